@@ -1,0 +1,1 @@
+"""The machine-readable contract: openrpc.json (methods) and notifications.json (events)."""

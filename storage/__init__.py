@@ -1,0 +1,1 @@
+"""Persistence: peewee models, migrations and repositories. Nothing outside this package writes SQL."""
