@@ -1,0 +1,70 @@
+"""Plain frozen values that repositories return to the chat engine (never peewee models)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+MessageRole = Literal["user", "agent", "system"]
+MessageStatus = Literal["complete", "streaming", "error", "cancelled", "interrupted"]
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: str
+    conversation_id: str
+    conversation_agent_id: str | None
+    role: MessageRole
+    content: str
+    included: bool
+    status: MessageStatus
+    reply_to_id: str | None
+    created_at: int  # epoch milliseconds
+    usage: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RoleRecord:
+    id: str
+    name: str
+    description: str
+    system_prompt: str
+
+
+@dataclass(frozen=True)
+class PersonalityRecord:
+    id: str
+    name: str
+    behaviors: dict[str, int] = field(default_factory=dict)
+    custom_instructions: str = ""
+
+
+@dataclass(frozen=True)
+class LlmConfigRecord:
+    id: str
+    custom_name: str
+    provider: Literal["openai", "anthropic", "demo"]
+    base_url: str | None
+    use_auth_header: bool
+
+
+@dataclass(frozen=True)
+class ParticipantRecord:
+    """One agent as it takes part in one conversation, with everything a turn needs to call it."""
+
+    conversation_agent_id: str
+    conversation_id: str
+    agent_id: str
+    agent_name: str
+    enabled: bool
+    display_order: int
+    model: str
+    role: RoleRecord
+    personality: PersonalityRecord
+    llm_config: LlmConfigRecord | None  # None when the config row is gone
+    system_prompt: str | None = None
+    personality_behaviors: dict[str, int] | None = None  # agent overrides, -100..100, added to the personality's
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    timeout_ms: int = 60000
