@@ -1,0 +1,102 @@
+"""Logging: JSON lines on stderr (and `--log-file`), with every registered secret redacted.
+
+Configured once by `configure_logging`; elsewhere, `from loguru import logger` and bind fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any, TextIO
+
+from loguru import logger
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+# Shapes of keys and auth headers, caught even when a secret was never registered.
+_KEY_PATTERNS = re.compile(
+    r"(sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{8,})"
+    r"|((?i:bearer)\s+[A-Za-z0-9._\-~+/=]{8,})"
+    r"|((?i:x-api-key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,})"
+)
+REDACTED = "[REDACTED]"
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so no later log line can carry it."""
+    if value and len(value) >= 4:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+        escaped = json.dumps(secret)[1:-1]  # the same secret as it appears inside a JSON string
+        if escaped != secret and escaped in text:
+            text = text.replace(escaped, REDACTED)
+    return _KEY_PATTERNS.sub(REDACTED, text)
+
+
+class _JsonSink:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, message: Any) -> None:
+        record = message.record
+        entry: dict[str, Any] = {
+            "ts": record["time"].isoformat(timespec="milliseconds"),
+            "level": record["level"].name.lower(),
+            "logger": record["extra"].get("logger_name", record["name"]),
+            "msg": record["message"],
+        }
+        extra = {k: v for k, v in record["extra"].items() if k != "logger_name"}
+        if extra:
+            entry["extra"] = extra
+        if record["exception"] is not None:
+            exc_type = record["exception"].type
+            entry["exc"] = exc_type.__name__ if exc_type else None
+        line = redact(json.dumps(entry, default=str, ensure_ascii=False))
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+
+class _InterceptHandler(logging.Handler):
+    """Send stdlib logging (jsonrpcserver, httpx2, the SDKs) through loguru."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        # Exception text of a library may carry request details: keep only the class name.
+        exc = record.exc_info[1] if record.exc_info else None
+        msg = record.getMessage()
+        if exc is not None:
+            msg = f"{msg} ({type(exc).__name__})"
+        logger.bind(logger_name=record.name).log(level, msg)
+
+
+def configure_logging(level: str, log_file: Path | None, stream: TextIO | None = None) -> None:
+    logger.remove()
+    sink_level = level.upper()
+    logger.add(_JsonSink(stream or sys.stderr), level=sink_level, format="{message}", backtrace=False, diagnose=False)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(log_file, "a", encoding="utf-8")  # kept open for the life of the process
+        logger.add(_JsonSink(handle), level=sink_level, format="{message}", backtrace=False, diagnose=False)
+    logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "anthropic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # jsonrpcserver logs the raw exception of a failing method; dispatch logs its own safe record.
+    logging.getLogger("jsonrpcserver").setLevel(logging.CRITICAL)
