@@ -1,0 +1,26 @@
+"""Open the data directory's database: connect, bind the models, migrate, seed once, mark interrupted replies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from storage.db import DB_FILE_NAME, Database, open_sqlite
+from storage.ids import IdFactory
+from storage.migrations import apply_migrations
+from storage.models import MODELS
+from storage.repositories.turns import mark_interrupted
+from storage.seed import seed_once
+
+
+def open_database(data_dir: Path, ids: IdFactory) -> Database:
+    """Called once at start-up, before any request is read; sync on purpose."""
+    sqlite = open_sqlite(data_dir / DB_FILE_NAME)
+    try:
+        sqlite.bind(MODELS)
+        apply_migrations(sqlite)
+        seed_once(ids)
+        mark_interrupted()  # a reply still `streaming` now belongs to a process that died
+    except BaseException:
+        sqlite.close()
+        raise
+    return Database(sqlite)
