@@ -166,11 +166,8 @@ def _other_participants(target: ParticipantRecord, participants: list[Participan
 
 
 def _identity_section(target: ParticipantRecord, others: list[ParticipantRecord]) -> str:
-    company = "one of several AI agents" if others else "the only AI agent"
-    return (
-        f"You are {target.agent_name}, {company} taking part in a group chat with a user. "
-        "Stay in character as described below."
-    )
+    setting = "one of several AI agents taking part in a group chat" if others else "an AI agent in a chat"
+    return f"You are {target.agent_name}, {setting} with a user. Stay in character as described below."
 
 
 def _role_section(target: ParticipantRecord) -> str:
