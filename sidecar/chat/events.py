@@ -1,0 +1,41 @@
+"""`agent:update` and `all:complete`: sequence numbers, the one-terminal-update rule, and delta coalescing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sidecar.services import Emit
+from storage.records import ParticipantRecord
+
+TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled"})
+# At most 20 streaming updates a second per agent: text arriving faster is sent in one delta.
+COALESCE_SECONDS = 0.05
+
+
+class AgentUpdates:
+    """The updates of one agent in one turn: `seq` from 1, nothing after the terminal one."""
+
+    def __init__(self, emit: Emit, participant: ParticipantRecord, user_message_id: str) -> None:
+        self._emit = emit
+        self._base = {
+            "conversationId": participant.conversation_id,
+            "conversationAgentId": participant.conversation_agent_id,
+            "agentId": participant.agent_id,
+            "agentName": participant.agent_name,
+            "userMessageId": user_message_id,
+        }
+        self._seq = 0
+        self.settled = False
+
+    async def send(self, status: str, **fields: Any) -> None:
+        if self.settled:
+            raise RuntimeError("an agent's update came after its terminal update")
+        self._seq += 1
+        self.settled = status in TERMINAL_STATUSES
+        params = {**self._base, "status": status, "seq": self._seq}
+        params.update({key: value for key, value in fields.items() if value is not None})
+        await self._emit("agent:update", params)
+
+
+async def send_all_complete(emit: Emit, conversation_id: str, user_message_id: str) -> None:
+    await emit("all:complete", {"conversationId": conversation_id, "userMessageId": user_message_id})

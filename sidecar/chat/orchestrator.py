@@ -1,0 +1,210 @@
+"""The chat engine: a turn fans out to every enabled agent at once; cancel, retry, and the context preview."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import anyio
+from loguru import logger
+
+from sidecar.chat.agent_run import AgentCaller, AgentRun
+from sidecar.chat.context import AgentContext, TriggerNotFound, build_agent_context, to_wire
+from sidecar.chat.events import AgentUpdates, send_all_complete
+from sidecar.chat.request_bodies import MissingLlmConfig
+from sidecar.errors import Busy, Conflict, NotFound, RuleViolation, SecretStorageError
+from sidecar.providers.base import Provider, ProviderError, ProviderSettings
+from sidecar.providers.errors import friendly_message
+from sidecar.providers.factory import open_provider
+from sidecar.secrets import SecretStore
+from sidecar.services import Emit
+from storage.db import Database
+from storage.ids import IdFactory
+from storage.records import MessageRecord, ParticipantRecord
+from storage.repositories import turns
+
+NO_AGENTS_NOTICE = "No agents are enabled for this conversation"
+CALLS_PER_LLM_CONFIG = 4  # so five agents on one key do not trip its rate limit
+
+
+class ChatEngine:
+    def __init__(self, db: Database, ids: IdFactory, secrets: SecretStore, emit: Emit) -> None:
+        self._db = db
+        self._ids = ids
+        self._secrets = secrets
+        self._emit = emit
+        self._providers: dict[str, tuple[ProviderSettings, Provider]] = {}
+        self._limiters: dict[str, anyio.CapacityLimiter] = defaultdict(
+            lambda: anyio.CapacityLimiter(CALLS_PER_LLM_CONFIG)
+        )
+        self._running: dict[tuple[str, str], set[anyio.CancelScope]] = defaultdict(set)
+        self._caller = AgentCaller(db, ids, self._provider_for, lambda config_id: self._limiters[config_id])
+
+    # --- turns ---------------------------------------------------------------------------------------
+
+    async def process_user_message(
+        self, conversation_id: str, user_message_id: str | None, content: str | None
+    ) -> dict[str, Any]:
+        started = anyio.current_time()
+        if content is not None:
+            trigger = await self._db.run(turns.add_user_message, self._ids, conversation_id, content)
+        else:
+            assert user_message_id is not None
+            trigger = await self._trigger(conversation_id, user_message_id)
+        participants = await self._db.run(turns.load_participants, conversation_id)
+        history = await self._db.run(turns.load_history, conversation_id)
+        enabled = [p for p in participants if p.enabled]
+        if not enabled:
+            await self._db.run(turns.add_system_message, self._ids, conversation_id, NO_AGENTS_NOTICE, trigger.id, None)
+            await send_all_complete(self._emit, conversation_id, trigger.id)
+            return _processing_result(trigger.id, [], started)
+        results: list[dict[str, Any]] = []
+        try:
+            async with anyio.create_task_group() as tg:
+                for participant in enabled:
+                    tg.start_soon(self._run_and_collect, participant, participants, history, trigger.id, results)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await send_all_complete(self._emit, conversation_id, trigger.id)
+        order = {p.conversation_agent_id: index for index, p in enumerate(enabled)}
+        results.sort(key=lambda result: order[result["conversationAgentId"]])
+        return _processing_result(trigger.id, results, started)
+
+    async def retry_agent(
+        self, conversation_id: str, conversation_agent_id: str, user_message_id: str
+    ) -> dict[str, Any]:
+        trigger = await self._trigger(conversation_id, user_message_id)
+        participants = await self._db.run(turns.load_participants, conversation_id)
+        target = _find_participant(participants, conversation_agent_id)
+        if self._running.get((conversation_id, target.conversation_agent_id)):
+            raise Busy("That agent is still answering in this conversation")
+        previous = await self._db.run(turns.find_reply, target.conversation_agent_id, trigger.id)
+        if previous is not None and previous.status == "complete":
+            raise Conflict("That agent already answered this message")
+        await self._db.run(turns.delete_turn_rows, target.conversation_agent_id, trigger.id)
+        history = await self._db.run(turns.load_history, conversation_id)
+        results: list[dict[str, Any]] = []
+        try:
+            await self._run_and_collect(target, participants, history, trigger.id, results)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await send_all_complete(self._emit, conversation_id, trigger.id)
+        return results[0]
+
+    async def _run_and_collect(
+        self,
+        target: ParticipantRecord,
+        participants: list[ParticipantRecord],
+        history: list[MessageRecord],
+        trigger_id: str,
+        results: list[dict[str, Any]],
+    ) -> None:
+        updates = AgentUpdates(self._emit, target, trigger_id)
+        try:
+            request = build_agent_context(target, participants, history, trigger_id).request
+        except MissingLlmConfig:
+            request = {}  # the provider lookup fails it as a configuration error, the usual way
+        run = AgentRun(participant=target, trigger_id=trigger_id, request=request, updates=updates)
+        scope = anyio.CancelScope()
+        key = (target.conversation_id, target.conversation_agent_id)
+        self._running[key].add(scope)
+        try:
+            results.append(await self._caller.call(run, scope))
+        finally:
+            self._running[key].discard(scope)
+            if not self._running[key]:
+                del self._running[key]
+
+    async def _trigger(self, conversation_id: str, message_id: str) -> MessageRecord:
+        trigger = await self._db.run(turns.get_message, message_id)
+        if trigger is None or trigger.conversation_id != conversation_id:
+            raise NotFound("No such message in this conversation", entity="message", id=message_id)
+        if trigger.role not in ("user", "system"):
+            raise RuleViolation("A turn is started by a user or system message, not by an agent's reply")
+        return trigger
+
+    # --- control -------------------------------------------------------------------------------------
+
+    def cancel(self, conversation_id: str, conversation_agent_id: str | None) -> int:
+        cancelled = 0
+        for (conversation, agent), scopes in list(self._running.items()):
+            if conversation == conversation_id and conversation_agent_id in (None, agent):
+                for scope in scopes:
+                    if not scope.cancel_called:
+                        scope.cancel()
+                        cancelled += 1
+        return cancelled
+
+    def cancel_all(self) -> None:
+        for scopes in list(self._running.values()):
+            for scope in scopes:
+                scope.cancel()
+
+    async def build_context(self, conversation_id: str, agent_id: str, user_message_id: str | None) -> dict[str, Any]:
+        participants = await self._db.run(turns.load_participants, conversation_id)
+        target = _find_participant(participants, agent_id)
+        history = await self._db.run(turns.load_history, conversation_id)
+        try:
+            context: AgentContext = build_agent_context(target, participants, history, user_message_id)
+        except TriggerNotFound:
+            raise NotFound("No such message in this conversation", entity="message", id=user_message_id) from None
+        except MissingLlmConfig:
+            raise RuleViolation("This agent has no LLM configuration") from None
+        return to_wire(context)
+
+    # --- providers -----------------------------------------------------------------------------------
+
+    async def _provider_for(self, participant: ParticipantRecord) -> Provider:
+        config = participant.llm_config
+        if config is None:
+            raise ProviderError("configuration", False, None, None, friendly_message("configuration"))
+        api_key = None
+        if config.provider != "demo":
+            try:
+                api_key = await self._secrets.get(config.id)
+            except SecretStorageError:
+                raise ProviderError("configuration", False, None, None, friendly_message("configuration")) from None
+        settings = ProviderSettings(config.provider, config.base_url, api_key, config.use_auth_header)
+        cached = self._providers.get(config.id)
+        if cached is not None and cached[0] == settings:
+            return cached[1]
+        provider = open_provider(settings)
+        self._providers[config.id] = (settings, provider)
+        if cached is not None:
+            await _close_quietly(cached[1])
+        return provider
+
+    async def aclose(self) -> None:
+        providers = [provider for _, provider in self._providers.values()]
+        self._providers.clear()
+        with anyio.move_on_after(0.5):
+            for provider in providers:
+                await _close_quietly(provider)
+
+
+async def _close_quietly(provider: Provider) -> None:
+    try:
+        await provider.aclose()
+    except Exception as exc:  # closing is best effort; a failure here must not hide the real outcome
+        logger.bind(exc_type=type(exc).__name__).debug("provider close failed")
+
+
+def _find_participant(participants: list[ParticipantRecord], wanted_id: str) -> ParticipantRecord:
+    """By conversation agent id or agent id."""
+    for participant in participants:
+        if wanted_id in (participant.conversation_agent_id, participant.agent_id):
+            return participant
+    raise NotFound("That agent is not in this conversation", entity="conversationAgent", id=wanted_id)
+
+
+def _processing_result(user_message_id: str, results: list[dict[str, Any]], started: float) -> dict[str, Any]:
+    statuses = [result["status"] for result in results]
+    return {
+        "userMessageId": user_message_id,
+        "totalAgents": len(results),
+        "successfulAgents": statuses.count("complete"),
+        "failedAgents": statuses.count("error"),
+        "cancelledAgents": statuses.count("cancelled"),
+        "totalDurationMs": round((anyio.current_time() - started) * 1000),
+        "agentResults": results,
+    }

@@ -1,0 +1,190 @@
+"""Frames in, responses out: one task and cancel scope per request, batches, `$/cancelRequest`, and the one
+place where exceptions become JSON-RPC errors. The only importer of jsonrpcserver.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+import anyio
+from jsonrpcserver import Success, async_dispatch_to_serializable
+from jsonrpcserver.exceptions import JsonRpcError
+from loguru import logger
+
+from sidecar.errors import InvalidParams, RequestCancelled, ShuttingDown, SidecarError
+from sidecar.services import Handler, Services
+from sidecar.transport.framing import MAX_JSON_DEPTH, BadFrame, Frame, json_depth_exceeds
+from sidecar.validation import validate_params
+
+RequestId = str | int | None
+Send = Callable[[Any], Awaitable[None]]
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INTERNAL_ERROR = -32603
+
+# Methods a client may send while the sidecar is shutting down.
+_ALWAYS_ACCEPTED = frozenset({"exit", "$/cancelRequest"})
+
+current_request_id: ContextVar[RequestId] = ContextVar("current_request_id", default=None)
+
+
+def error_response(request_id: RequestId, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "error": error, "id": request_id}
+
+
+class Dispatcher:
+    def __init__(self, methods: Mapping[str, Handler], services: Services, send: Send) -> None:
+        self._services = services
+        self._send = send
+        self._methods = {name: _adapt(name, handler) for name, handler in methods.items()}
+        self._inflight: dict[RequestId, anyio.CancelScope] = {}
+
+    async def handle_frame(self, frame: Frame) -> None:
+        """Answer one frame (a request, a notification or a batch); never raises for bad input."""
+        reply = await self._answer_frame(frame)
+        if reply is not None:
+            await self._send(reply)
+
+    async def _answer_frame(self, frame: Frame) -> Any:
+        if isinstance(frame, BadFrame):
+            if frame.kind == "too_large":
+                return error_response(None, INVALID_REQUEST, "Invalid request", {"kind": "too_large"})
+            return error_response(None, PARSE_ERROR, "Parse error", {"kind": frame.kind, "reason": frame.reason})
+        if json_depth_exceeds(frame):
+            return error_response(_readable_id(frame), INVALID_REQUEST, "Invalid request", {"kind": "too_deep"})
+        try:
+            message = json.loads(frame.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return error_response(None, PARSE_ERROR, "Parse error")
+        if b"\\u" in frame and _has_lone_surrogate(message):
+            return error_response(
+                _id_of(message), INVALID_REQUEST, "Invalid request", {"kind": "invalid_unicode"}
+            )
+        if isinstance(message, list):
+            if not message:
+                return error_response(None, INVALID_REQUEST, "Invalid request")
+            return await self._answer_batch(message)
+        return await self._answer_message(message)
+
+    async def _answer_batch(self, batch: list[Any]) -> list[Any] | None:
+        replies: list[Any] = [None] * len(batch)
+
+        async def answer_element(index: int, element: Any) -> None:
+            replies[index] = await self._answer_message(element)
+
+        async with anyio.create_task_group() as tg:
+            for index, element in enumerate(batch):
+                tg.start_soon(answer_element, index, element)
+        answered = [reply for reply in replies if reply is not None]
+        return answered or None
+
+    async def _answer_message(self, message: Any) -> Any:
+        if not isinstance(message, dict):
+            return error_response(None, INVALID_REQUEST, "Invalid request")
+        method = message.get("method")
+        is_request = "id" in message
+        if method == "$/cancelRequest":
+            self._cancel((message.get("params") or {}).get("id") if isinstance(message.get("params"), dict) else None)
+            return _null_result(message) if is_request else None
+        lifecycle = self._services.lifecycle
+        if not lifecycle.accepting and method not in _ALWAYS_ACCEPTED and is_request and isinstance(method, str):
+            error = ShuttingDown("The sidecar is shutting down")
+            return error_response(_id_of(message), error.code, error.message, error.data)
+        if not is_request:
+            await self._dispatch(message)  # jsonrpcserver answers nothing for a notification
+            return None
+        return await self._answer_request(message)
+
+    async def _answer_request(self, message: dict[str, Any]) -> Any:
+        request_id = message["id"]
+        token = current_request_id.set(request_id if isinstance(request_id, str | int) else None)
+        try:
+            with anyio.CancelScope() as scope:
+                if isinstance(request_id, str | int) and not isinstance(request_id, bool):
+                    self._inflight[request_id] = scope
+                reply = await self._dispatch(message)
+            if scope.cancelled_caught:
+                error = RequestCancelled("Request cancelled")
+                return error_response(request_id, error.code, error.message)
+            return reply
+        finally:
+            if self._inflight.get(request_id) is scope:
+                del self._inflight[request_id]
+            current_request_id.reset(token)
+
+    async def _dispatch(self, message: dict[str, Any]) -> Any:
+        return await async_dispatch_to_serializable(
+            message,  # already parsed: jsonrpcserver only checks the envelope and finds the method
+            methods=self._methods,
+            context=self._services,
+            deserializer=lambda parsed: parsed,
+        )
+
+    def _cancel(self, request_id: Any) -> None:
+        scope = self._inflight.get(request_id) if isinstance(request_id, str | int) else None
+        if scope is not None:
+            scope.cancel()
+
+
+def _adapt(name: str, handler: Handler) -> Callable[..., Awaitable[Any]]:
+    """Wrap a handler for jsonrpcserver: params checked against the schema, errors mapped, nothing leaked."""
+
+    async def call(services: Services, /, *positional: Any, **params: Any) -> Any:
+        try:
+            if positional:
+                raise InvalidParams("params", "params must be an object")
+            checked = validate_params(name, params)
+            return Success(await handler(services, checked))
+        except SidecarError as exc:
+            raise JsonRpcError(exc.code, exc.message, exc.data or None) from None
+        except Exception as exc:
+            ref = uuid.uuid4().hex[:12]
+            logger.opt(exception=exc).bind(method=name, ref=ref).error("internal error in a method")
+            raise JsonRpcError(INTERNAL_ERROR, "Internal error", {"ref": ref}) from None
+
+    call.__name__ = name
+    return call
+
+
+def _null_result(message: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "result": None, "id": message.get("id")}
+
+
+def _id_of(message: Any) -> RequestId:
+    if isinstance(message, dict):
+        request_id = message.get("id")
+        if isinstance(request_id, str | int) and not isinstance(request_id, bool):
+            return request_id
+    return None
+
+
+def _readable_id(frame: bytes) -> RequestId:
+    """The id of a frame too deep to take, when the parser can still read it."""
+    try:
+        return _id_of(json.loads(frame))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _has_lone_surrogate(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if depth > MAX_JSON_DEPTH:
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k, depth + 1) or _has_lone_surrogate(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item, depth + 1) for item in value)
+    return False

@@ -1,0 +1,149 @@
+"""The process's life: running → shutting down → exit; the request count; parent-process and signal watches."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from loguru import logger
+
+from sidecar import __version__
+from sidecar.settings import Settings
+
+PROTOCOL_VERSION = "1"
+PARENT_POLL_SECONDS = 0.25
+SHUTDOWN_GRACE_SECONDS = 1.2
+
+
+class Lifecycle:
+    """Holds the process state. `stop` is set when the process should end; the app then winds down and exits."""
+
+    def __init__(self, settings: Settings, secret_storage: str, spawn: Callable[..., Any]) -> None:
+        self.settings = settings
+        self.secret_storage = secret_storage
+        self.stop = anyio.Event()
+        self.stop_reason = ""
+        self._spawn = spawn  # start_soon of the task group that owns background watches
+        self._accepting = True
+        self._active_requests = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._shutdown_done = False
+        self._watched_pid: int | None = None
+        self.cancel_work: Callable[[], None] = lambda: None  # set by the app: cancels in-flight agents
+        self.close_resources: Callable[[], Any] = lambda: None  # set by the app: flush and close the DB
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    def request_started(self) -> None:
+        self._active_requests += 1
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+
+    def request_finished(self) -> None:
+        self._active_requests -= 1
+        if self._active_requests == 0:
+            self._idle.set()
+
+    async def wait_idle(self, others_than_me: int = 0) -> None:
+        """Wait until at most `others_than_me` requests are in flight."""
+        while self._active_requests > others_than_me:
+            if others_than_me == 0:
+                await self._idle.wait()
+            else:
+                await anyio.sleep(0.01)  # a shutdown request waits on its peers; rare and short
+
+    def initialize(self, params: dict[str, Any]) -> dict[str, Any]:
+        process_id = params.get("processId")
+        if isinstance(process_id, int) and process_id > 0 and self._watched_pid is None:
+            self._watched_pid = process_id
+            self._spawn(self._watch_parent, process_id)
+        return {
+            "serverInfo": {"name": "chat-sidecar", "version": __version__},
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {
+                "framing": ["ndjson", "lsp"],
+                "batch": True,
+                "cancelRequest": True,
+                "providers": ["openai", "anthropic", "demo"],
+                "notifications": ["agent:update", "all:complete"],
+            },
+            "dataDir": str(self.settings.data_dir),
+            "secretStorage": self.secret_storage,
+        }
+
+    async def shutdown(self, own_request: bool = True) -> None:
+        """Stop taking work, cancel agents, let in-flight requests answer (bounded), close the database."""
+        self._accepting = False
+        if self._shutdown_done:
+            return
+        self.cancel_work()
+        with anyio.move_on_after(SHUTDOWN_GRACE_SECONDS):
+            await self.wait_idle(others_than_me=1 if own_request else 0)
+        self._shutdown_done = True
+        await anyio.to_thread.run_sync(self.close_resources)
+
+    def request_exit(self, reason: str) -> None:
+        if not self.stop.is_set():
+            self.stop_reason = reason
+            logger.bind(reason=reason).info("stopping")
+            self.stop.set()
+
+    def output_lost(self) -> None:
+        """stdout is gone (the client died): cancel everything at once and exit."""
+        self._accepting = False
+        self.cancel_work()
+        self._spawn(self._stop_after_shutdown, "stdout closed")
+
+    async def _stop_after_shutdown(self, reason: str) -> None:
+        await self.shutdown(own_request=False)
+        self.request_exit(reason)
+
+    async def watch_signals(self) -> None:
+        if sys.platform == "win32":
+            return  # no POSIX signals; stdin EOF and processId cover Windows
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                logger.bind(signal=signal.Signals(signum).name).info("signal received")
+                self._spawn(self._stop_after_shutdown, "signal")
+                return
+
+    async def _watch_parent(self, pid: int) -> None:
+        is_my_parent = hasattr(os, "getppid") and os.getppid() == pid
+        # A dead parent can linger as a zombie that still "exists": being re-parented also means it is gone.
+        while is_process_alive(pid) and not (is_my_parent and os.getppid() != pid):
+            await anyio.sleep(PARENT_POLL_SECONDS)
+        logger.bind(pid=pid).info("parent process is gone")
+        await self._stop_after_shutdown("parent exited")
+
+
+def is_process_alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return _is_alive_windows(pid)
+    try:
+        os.kill(pid, 0)  # signal 0 only checks existence (on POSIX; on Windows it would kill)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_alive_windows(pid: int) -> bool:
+    import ctypes
+
+    synchronize, wait_timeout = 0x00100000, 0x00000102
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(synchronize, False, pid)
+    if not handle:
+        return False
+    try:
+        return kernel32.WaitForSingleObject(handle, 0) == wait_timeout
+    finally:
+        kernel32.CloseHandle(handle)
