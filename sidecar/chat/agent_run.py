@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,6 @@ from sidecar.chat.echo import EchoPrefixStripper
 from sidecar.chat.events import COALESCE_SECONDS, AgentUpdates
 from sidecar.chat.retries import MAX_ATTEMPTS, retry_delay
 from sidecar.providers.base import Provider, ProviderError, Usage
-from sidecar.providers.errors import friendly_message
 from storage.db import Database
 from storage.ids import IdFactory
 from storage.records import ParticipantRecord
@@ -132,7 +132,7 @@ class AgentCaller:
                 now = anyio.current_time()
                 if item is None:
                     if now - last_activity >= timeout:
-                        raise ProviderError("timeout", True, None, None, friendly_message("timeout"))
+                        raise ProviderError("timeout")
                 elif isinstance(item, ProviderError):
                     raise item
                 elif isinstance(item, Usage):
@@ -228,17 +228,18 @@ class AgentCaller:
 async def _produce(provider: Provider, request: dict[str, Any], send: MemoryObjectSendStream[StreamItem]) -> None:
     async with send:
         try:
-            async for item in provider.stream(request):
-                await send.send(item)
+            async with aclosing(provider.stream(request)) as chunks:  # closes the HTTP response on every exit
+                async for item in chunks:
+                    await send.send(item)
         except ProviderError as error:
             await send.send(error)
         except Exception as exc:  # a provider bug must not take the turn down: it becomes `unknown`
             logger.bind(exc_type=type(exc).__name__).error("provider raised an unexpected exception")
-            await send.send(ProviderError("unknown", False, None, None, friendly_message("unknown")))
+            await send.send(ProviderError("unknown"))
 
 
 def _empty_reply() -> ProviderError:
-    return ProviderError("provider", True, None, None, "The provider returned an empty reply. Try again.")
+    return ProviderError("provider", safe_message="The provider returned an empty reply. Try again in a moment.")
 
 
 def _usage_wire(run: AgentRun) -> dict[str, Any]:

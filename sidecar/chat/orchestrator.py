@@ -14,7 +14,6 @@ from sidecar.chat.events import AgentUpdates, send_all_complete
 from sidecar.chat.request_bodies import MissingLlmConfig
 from sidecar.errors import Busy, Conflict, NotFound, RuleViolation, SecretStorageError
 from sidecar.providers.base import Provider, ProviderError, ProviderSettings
-from sidecar.providers.errors import friendly_message
 from sidecar.providers.factory import open_provider
 from sidecar.secrets import SecretStore
 from sidecar.services import Emit
@@ -24,6 +23,8 @@ from storage.records import MessageRecord, ParticipantRecord
 from storage.repositories import turns
 
 NO_AGENTS_NOTICE = "No agents are enabled for this conversation"
+NO_LLM_CONFIG = "This agent has no LLM configuration. Choose one in its settings."
+KEY_UNREADABLE = "The API key for this agent's LLM configuration could not be read from the OS keychain."
 CALLS_PER_LLM_CONFIG = 4  # so five agents on one key do not trip its rate limit
 
 
@@ -157,13 +158,13 @@ class ChatEngine:
     async def _provider_for(self, participant: ParticipantRecord) -> Provider:
         config = participant.llm_config
         if config is None:
-            raise ProviderError("configuration", False, None, None, friendly_message("configuration"))
+            raise ProviderError("configuration", safe_message=NO_LLM_CONFIG)
         api_key = None
         if config.provider != "demo":
             try:
                 api_key = await self._secrets.get(config.id)
             except SecretStorageError:
-                raise ProviderError("configuration", False, None, None, friendly_message("configuration")) from None
+                raise ProviderError("configuration", safe_message=KEY_UNREADABLE) from None
         settings = ProviderSettings(config.provider, config.base_url, api_key, config.use_auth_header)
         cached = self._providers.get(config.id)
         if cached is not None and cached[0] == settings:
