@@ -87,10 +87,6 @@ def list_messages(conversation_id: str, limit: int | None = None, before: str | 
     return [to_wire(r) for r in reversed(list(newest))]
 
 
-def get_message(message_id: str) -> dict[str, Any]:
-    return to_wire(get_row(Message, message_id, WHAT))
-
-
 def create_message(ids: IdFactory, params: dict[str, Any]) -> dict[str, Any]:
     """A user or system row written by the client; agent rows are only made by the chat engine."""
     check_content(params["content"])

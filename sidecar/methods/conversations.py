@@ -1,0 +1,28 @@
+"""`conversations:*` handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sidecar.services import Services
+from storage.repositories import conversations as repo
+
+
+async def list_conversations(services: Services, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return await services.db.run(repo.list_conversations)
+
+
+async def get_conversation(services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    return await services.db.run(repo.get_conversation, params["id"])
+
+
+async def create_conversation(services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    return await services.db.run(repo.create_conversation, services.ids, params)
+
+
+async def update_conversation(services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    return await services.db.run(repo.update_conversation, services.ids, params["id"], params)
+
+
+async def delete_conversation(services: Services, params: dict[str, Any]) -> None:
+    await services.db.run(repo.delete_conversation, params["id"])

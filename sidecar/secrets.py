@@ -1,0 +1,91 @@
+"""API keys: the OS keychain through `keyring` (one entry per LLM config id), or process memory only.
+
+Keys never reach the database, a log line or an error message. The database only records *whether*
+the keychain holds a key, so `hasApiKey` is answered without asking the keychain once per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio.to_thread
+import keyring
+import keyring.errors
+from loguru import logger
+
+from sidecar.errors import SecretStorageError
+from sidecar.logs import register_secret
+from sidecar.settings import SecretStoreKind
+
+SERVICE_NAME = "chat-sidecar"
+T = TypeVar("T")
+
+_NO_KEYCHAIN = (
+    "No usable OS keychain is available to store the API key. Unlock or set up the system keychain, "
+    "or retry with persist: false to keep the key for this session only."
+)
+
+
+class SecretStore:
+    """Keychain entries plus session-only keys held in this process (which win over the keychain)."""
+
+    def __init__(self, kind: SecretStoreKind = "keyring") -> None:
+        self.kind: SecretStoreKind = kind
+        self._session: dict[str, str] = {}
+
+    async def set(self, config_id: str, api_key: str, persist: bool = True) -> bool:
+        """Store a key; return True when it went to the keychain, False when it is kept for this session only."""
+        register_secret(api_key)
+        if persist and self.kind == "keyring":
+            await _call_keyring(keyring.set_password, SERVICE_NAME, config_id, api_key)
+            self._session.pop(config_id, None)
+            return True
+        self._session[config_id] = api_key
+        return False
+
+    async def get(self, config_id: str, in_keychain: bool = True) -> str | None:
+        """The key for a config, or None. `in_keychain=False` skips the keychain (and any OS prompt)."""
+        key = self._session.get(config_id)
+        if key is None and in_keychain and self.kind == "keyring":
+            key = await _call_keyring(keyring.get_password, SERVICE_NAME, config_id)
+        if key:
+            register_secret(key)
+        return key or None
+
+    def has(self, config_id: str, in_keychain: bool) -> bool:
+        """`hasApiKey` for a row whose keychain flag is `in_keychain`; never touches the keychain."""
+        return config_id in self._session or (in_keychain and self.kind == "keyring")
+
+    async def delete(self, config_id: str, in_keychain: bool = True) -> bool:
+        """Forget the key everywhere; best effort on the keychain (see `forget_persisted`)."""
+        self._session.pop(config_id, None)
+        return await self.forget_persisted(config_id) if in_keychain else True
+
+    async def forget_persisted(self, config_id: str) -> bool:
+        """Remove the keychain entry; return False (and log a warning) when the keychain refuses.
+
+        Best effort on purpose: a broken keychain must not stop a user deleting a config or switching
+        to a session-only key.
+        """
+        if self.kind != "keyring":
+            return True
+        try:
+            await _call_keyring(keyring.delete_password, SERVICE_NAME, config_id)
+        except keyring.errors.PasswordDeleteError:
+            return True  # nothing stored: already the state we want
+        except SecretStorageError:
+            logger.bind(llm_config_id=config_id).warning("Could not remove an API key from the OS keychain")
+            return False
+        return True
+
+
+async def _call_keyring(fn: Callable[..., T], *args: str) -> T:
+    """Run a keyring call in a worker thread (a backend may block on an unlock prompt) and map its failures."""
+    try:
+        return await anyio.to_thread.run_sync(fn, *args)
+    except keyring.errors.PasswordDeleteError:
+        raise  # "nothing to delete" is not a keychain failure; `forget_persisted` handles it
+    except keyring.errors.KeyringError as exc:
+        logger.bind(error_type=type(exc).__name__).warning("OS keychain call failed")
+        raise SecretStorageError(_NO_KEYCHAIN) from None
