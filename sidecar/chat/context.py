@@ -54,7 +54,6 @@ def build_messages(
 ) -> list[ContextMessage]:
     """Visible rows as user/assistant turns, merged so roles alternate and the list starts and ends on `user`."""
     names = {p.conversation_agent_id: p.agent_name for p in participants}
-    names[target.conversation_agent_id] = target.agent_name
     turns = _merge(_as_turn(row, target, names) for row in _in_order(history) if _visible(row))
     if not turns:
         return []
