@@ -46,6 +46,7 @@ class LlmConfigRecord:
     provider: Literal["openai", "anthropic", "demo"]
     base_url: str | None
     use_auth_header: bool
+    key_in_keychain: bool = False  # whether to look in the OS keychain for its key (never the key itself)
 
 
 @dataclass(frozen=True)

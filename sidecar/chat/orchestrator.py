@@ -162,7 +162,7 @@ class ChatEngine:
         api_key = None
         if config.provider != "demo":
             try:
-                api_key = await self._secrets.get(config.id)
+                api_key = await self._secrets.get(config.id, in_keychain=config.key_in_keychain)
             except SecretStorageError:
                 raise ProviderError("configuration", safe_message=KEY_UNREADABLE) from None
         settings = ProviderSettings(config.provider, config.base_url, api_key, config.use_auth_header)
