@@ -1,0 +1,103 @@
+"""The provider protocol, its settings and usage values, and the one error type every provider raises."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+ProviderName = Literal["openai", "anthropic", "demo"]
+ErrorType = Literal["auth", "rate_limit", "validation", "configuration", "timeout", "provider", "network", "unknown"]
+
+ERROR_TYPES: tuple[ErrorType, ...] = (
+    "auth", "rate_limit", "validation", "configuration", "timeout", "provider", "network", "unknown",
+)
+RETRYABLE_ERROR_TYPES: frozenset[str] = frozenset({"rate_limit", "timeout", "provider", "network"})
+
+# Written for end users: they name no class, body, URL or key, and say what to do next.
+FRIENDLY_MESSAGES: dict[str, str] = {
+    "auth": "The provider rejected the API key. Check the key in this agent's LLM settings.",
+    "rate_limit": "The provider is rate-limiting requests. Try again in a moment.",
+    "validation": "The provider rejected the request as invalid. Check this agent's model and sampling settings.",
+    "configuration": "The provider could not find this model or endpoint. "
+    "Check the model name and base URL in this agent's LLM settings.",
+    "timeout": "The provider took too long to respond. Try again in a moment.",
+    "provider": "The provider had a problem answering. Try again in a moment.",
+    "network": "Could not reach the provider. Check the network connection and the base URL in this agent's "
+    "LLM settings.",
+    "unknown": "Something unexpected went wrong while calling the provider.",
+}
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What a provider needs from an llm config: the key is resolved by the caller (keyring or memory)."""
+
+    provider: ProviderName
+    base_url: str | None
+    api_key: str | None
+    use_auth_header: bool = True
+
+    def __repr__(self) -> str:
+        # The dataclass repr would print the key into logs and tracebacks.
+        key = "set" if self.api_key else None
+        return (f"ProviderSettings(provider={self.provider!r}, base_url={self.base_url!r}, api_key={key!r}, "
+                f"use_auth_header={self.use_auth_header!r})")
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class ProviderError(Exception):
+    """A failed provider call, already classified; ``str(exc)`` is the end-user text (``safe_message``).
+
+    ``retryable`` and ``safe_message`` default from the error type (the contract's table).
+    ``retry_after_s`` comes from the provider's ``retry-after-ms`` / ``Retry-After`` headers when it sent one.
+    """
+
+    def __init__(
+        self,
+        error_type: ErrorType,
+        *,
+        retryable: bool | None = None,
+        status_code: int | None = None,
+        retry_after_s: float | None = None,
+        safe_message: str | None = None,
+    ) -> None:
+        self.error_type: ErrorType = error_type if error_type in FRIENDLY_MESSAGES else "unknown"
+        self.retryable = self.error_type in RETRYABLE_ERROR_TYPES if retryable is None else retryable
+        self.status_code = status_code
+        self.retry_after_s = retry_after_s
+        self.safe_message = safe_message or FRIENDLY_MESSAGES[self.error_type]
+        super().__init__(self.safe_message)
+
+    def __repr__(self) -> str:
+        return (f"ProviderError({self.error_type!r}, retryable={self.retryable}, status_code={self.status_code}, "
+                f"retry_after_s={self.retry_after_s})")
+
+
+class Provider(Protocol):
+    """One configured LLM endpoint; safe to stream several bodies at once.
+
+    ``stream`` is an async generator: use it as ``async with contextlib.aclosing(p.stream(body)) as chunks``
+    so an early exit or a cancellation closes the HTTP response at once. It yields non-empty text deltas, then
+    at most one `Usage`, and raises `ProviderError` for every failure; cancellation propagates untouched.
+    """
+
+    def stream(self, body: dict[str, Any]) -> AsyncIterator[str | Usage]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def omitted_env_headers(variable: str, omit: Any) -> dict[str, Any]:
+    """``{name: omit}`` for each header an SDK would take from ``variable`` (``Name: value`` lines).
+
+    Both SDKs add headers from such a variable to every request; a desktop app's environment is the user's
+    shell's, so those headers (tokens for some proxy) must not travel to whatever base URL a config names.
+    """
+    raw = os.environ.get(variable, "")
+    return {line.split(":", 1)[0].strip(): omit for line in raw.split("\n") if ":" in line}

@@ -1,0 +1,704 @@
+"""A stdlib HTTP fake of the OpenAI Chat Completions and Anthropic Messages APIs, behaviour chosen by model name.
+
+Endpoints: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic), both as JSON or as SSE
+when ``"stream": true``; ``GET /_admin/stats`` and ``POST /_admin/reset``.
+
+The model name is split on ``-`` and these tokens pick the behaviour (combinable, unknown tokens are ignored, so
+``gpt-4o-ok`` and ``claude-words-5-pace-20`` both work):
+
+    ok                 the default reply: ``Fake reply to "<first 40 chars of the last user message>".``
+    words-<n>          the reply is exactly n words: the default reply, cut or padded with ``lorem``-style filler
+    pace-<ms>          wait ms between streamed chunks (one chunk per word)
+    slow-<secs>        wait secs (float) before the first byte of the response
+    err-<status>       answer status (400 401 403 404 408 413 422 429 500 502 503 504 529) with a real-format body
+    retryafter-<secs>  add ``Retry-After: secs`` to an error answer (with err-429/503, or flaky-…)
+    retryafterms-<ms>  add ``retry-after-ms: ms`` to an error answer
+    flaky-<status>-<n> the first n requests with this exact model name answer status, later ones succeed
+    hang               send nothing until the client goes away (or the server stops)
+    reset              close the socket with a TCP reset after a few streamed chunks
+    malformed          send an SSE data line that is not JSON after a few chunks
+    midstream          send the provider's in-stream error event after a few chunks (overloaded/server error)
+    gate-<n>           hold the response until n ``gate-<n>`` requests are open at once (a barrier; 500 after 10 s)
+    echo               reply with JSON: OpenAI ``messages``; Anthropic ``{"system": …, "messages": …}``
+    noauth             (OpenAI) accept a request without an Authorization header
+
+Strictness, like the real APIs: a missing credential is 401 (OpenAI wants ``Authorization: Bearer`` unless the
+server runs with ``require_auth=False`` or the model says ``noauth``; Anthropic accepts Bearer or ``x-api-key``).
+A broken request shape is 400 with the provider's error JSON: unknown top-level keys, no ``model``, empty or
+missing ``messages``, an empty or whitespace-only content, ``stream_options`` without ``stream``; OpenAI: a
+``system``/``developer`` message anywhere but first, unknown roles, temperature outside 0..2, ``max_tokens`` and
+``max_completion_tokens`` together, and for reasoning models (``o1``/``o3``/``o4``/``gpt-5`` prefixes) any of
+temperature, top_p or max_tokens; Anthropic: no ``anthropic-version`` header, no ``max_tokens``, roles that do not
+alternate user/assistant starting with user, a ``system`` role inside ``messages``, temperature outside 0..1.
+
+Usage: input tokens are the word count of the prompt (system included), output tokens the reply's word count.
+
+Standalone: ``python tests/fake_provider.py [--port 0] [--no-require-auth]`` prints ``{"port": N}`` as its first
+stdout line and serves until stdin closes or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+GATE_TIMEOUT_S = 10.0
+_CHUNKS_BEFORE_FAULT = 3
+_FILLER = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
+_AUTH_HEADERS = ("authorization", "x-api-key")
+
+_OPENAI_KEYS = frozenset(
+    "model messages stream stream_options temperature top_p max_tokens max_completion_tokens n stop "
+    "presence_penalty frequency_penalty seed user response_format tools tool_choice logprobs top_logprobs "
+    "logit_bias parallel_tool_calls reasoning_effort metadata store service_tier verbosity".split()
+)
+_OPENAI_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+_ANTHROPIC_KEYS = frozenset(
+    "model messages max_tokens system temperature top_p top_k stop_sequences stream metadata tools "
+    "tool_choice thinking service_tier".split()
+)
+_OPENAI_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+_OPENAI_ERRORS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    408: ("timeout", None),
+    413: ("invalid_request_error", "request_too_large"),
+    422: ("invalid_request_error", None),
+    429: ("requests", "rate_limit_exceeded"),
+}
+_ANTHROPIC_ERRORS: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What the model name asks for."""
+
+    words: int | None = None
+    pace_s: float = 0.0
+    slow_s: float = 0.0
+    err: int | None = None
+    retry_after: str | None = None
+    retry_after_ms: str | None = None
+    flaky: tuple[int, int] | None = None
+    gate: int | None = None
+    hang: bool = False
+    reset: bool = False
+    malformed: bool = False
+    midstream: bool = False
+    echo: bool = False
+    noauth: bool = False
+
+
+def parse_behaviour(model: str) -> Behaviour:
+    """Read the dash-separated behaviour tokens of a model name; unknown tokens are ignored."""
+    tokens = model.split("-")
+    opts: dict[str, Any] = {}
+    flags = {"hang", "reset", "malformed", "midstream", "echo", "noauth"}
+    i = 0
+    while i < len(tokens):
+        tok, nxt = tokens[i], tokens[i + 1 : i + 3]
+        try:
+            if tok in flags:
+                opts[tok] = True
+            elif tok == "words":
+                opts["words"], i = int(nxt[0]), i + 1
+            elif tok == "pace":
+                opts["pace_s"], i = int(nxt[0]) / 1000, i + 1
+            elif tok == "slow":
+                opts["slow_s"], i = float(nxt[0]), i + 1
+            elif tok == "err":
+                opts["err"], i = int(nxt[0]), i + 1
+            elif tok == "retryafter":
+                opts["retry_after"], i = str(int(float(nxt[0]))), i + 1
+            elif tok == "retryafterms":
+                opts["retry_after_ms"], i = str(int(nxt[0])), i + 1
+            elif tok == "flaky":
+                opts["flaky"], i = (int(nxt[0]), int(nxt[1])), i + 2
+            elif tok == "gate":
+                opts["gate"], i = int(nxt[0]), i + 1
+        except (IndexError, ValueError):
+            pass  # a keyword without its number is just another unknown token
+        i += 1
+    return Behaviour(**opts)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: Any
+    time: float
+
+    @property
+    def model(self) -> str | None:
+        return self.body.get("model") if isinstance(self.body, dict) else None
+
+
+@dataclass
+class _State:
+    require_auth: bool
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    log: list[RecordedRequest] = field(default_factory=list)
+    open_now: int = 0
+    max_concurrent: int = 0
+    flaky_counts: dict[str, int] = field(default_factory=dict)
+    gates: dict[int, threading.Barrier] = field(default_factory=dict)
+
+    def enter(self, rec: RecordedRequest) -> None:
+        with self.lock:
+            self.log.append(rec)
+            self.open_now += 1
+            self.max_concurrent = max(self.max_concurrent, self.open_now)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.open_now -= 1
+
+    def flaky_should_fail(self, model: str, times: int) -> bool:
+        with self.lock:
+            seen = self.flaky_counts.get(model, 0)
+            self.flaky_counts[model] = seen + 1
+            return seen < times
+
+    def gate(self, n: int) -> threading.Barrier:
+        with self.lock:
+            barrier = self.gates.get(n)
+            if barrier is None or barrier.broken:
+                barrier = self.gates[n] = threading.Barrier(n)
+            return barrier
+
+    def reset(self) -> None:
+        with self.lock:
+            self.log.clear()
+            self.max_concurrent = self.open_now
+            self.flaky_counts.clear()
+            for barrier in self.gates.values():
+                barrier.abort()
+            self.gates.clear()
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            log = [_redacted(r) for r in self.log]
+            return {"requests": len(log), "max_concurrent": self.max_concurrent, "open": self.open_now, "log": log}
+
+
+def _redacted(rec: RecordedRequest) -> dict[str, Any]:
+    headers = {k: ("[present]" if k in _AUTH_HEADERS else v) for k, v in rec.headers.items()}
+    return {**asdict(rec), "headers": headers}
+
+
+class _BadRequest(Exception):
+    """A request the real API would refuse; str is the error message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _ClientGone(Exception):
+    """The client closed the connection while we were waiting or writing."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: _State
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or cancel mid-stream are normal here: stay quiet about them.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, _ClientGone, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 30  # idle keep-alive connections end on their own
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    # --- routing ---------------------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        if self.path == "/_admin/stats":
+            self._send_json(200, self.server.state.stats())
+        else:
+            self._send_json(404, {"error": {"message": f"Unknown path {self.path}", "type": "not_found"}})
+
+    def do_POST(self) -> None:
+        if self.path == "/_admin/reset":
+            self._read_body()
+            self.server.state.reset()
+            self._send_json(200, {"ok": True})
+            return
+        api = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}.get(self.path.split("?")[0])
+        raw = self._read_body()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        rec = RecordedRequest("POST", self.path, headers, body, time.time())
+        state = self.server.state
+        state.enter(rec)
+        try:
+            if api is None:
+                self._send_json(404, {"error": {"message": f"Unknown path {self.path}", "type": "not_found"}})
+            else:
+                self._serve_api(api, headers, body)
+        except (ConnectionError, _ClientGone):
+            self.close_connection = True
+        finally:
+            state.leave()
+
+    def _serve_api(self, api: str, headers: dict[str, str], body: Any) -> None:
+        model = body.get("model") if isinstance(body, dict) else None
+        beh = parse_behaviour(model if isinstance(model, str) else "")
+        try:
+            _check_auth(api, headers, beh, self.server.state.require_auth)
+            (_check_openai if api == "openai" else _check_anthropic)(headers, body, beh)
+        except _BadRequest as exc:
+            self._send_error(api, exc.status, str(exc), beh)
+            return
+        self._wait(beh.slow_s)
+        if beh.hang:
+            self._hang()
+            return
+        status = self._planned_status(str(model), beh)
+        if status is not None:
+            self._send_error(api, status, _status_message(status), beh)
+            return
+        text = _reply_text(api, body, beh)
+        usage = (_prompt_words(api, body), len(text.split()))
+        if body.get("stream"):
+            self._stream(api, body, beh, text, usage)
+        else:
+            self._send_json(200, _openai_completion(body, text, usage) if api == "openai" else _anthropic_message(
+                body, text, usage), api=api)
+
+    def _planned_status(self, model: str, beh: Behaviour) -> int | None:
+        if beh.flaky and self.server.state.flaky_should_fail(model, beh.flaky[1]):
+            return beh.flaky[0]
+        if beh.err is not None:
+            return beh.err
+        if beh.gate is not None and not self._pass_gate(beh.gate):
+            return 500
+        return None
+
+    def _pass_gate(self, n: int) -> bool:
+        try:
+            self.server.state.gate(n).wait(timeout=GATE_TIMEOUT_S)
+        except threading.BrokenBarrierError:
+            return False
+        return True
+
+    # --- reading and writing ------------------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send_json(self, status: int, payload: Any, *, api: str | None = None, extra: dict[str, str] | None = None
+                   ) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in {**_request_id_header(api), **(extra or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _send_error(self, api: str, status: int, message: str, beh: Behaviour) -> None:
+        extra = {}
+        if beh.retry_after is not None:
+            extra["Retry-After"] = beh.retry_after
+        if beh.retry_after_ms is not None:
+            extra["retry-after-ms"] = beh.retry_after_ms
+        payload = _openai_error(status, message) if api == "openai" else _anthropic_error(status, message)
+        self._send_json(status, payload, api=api, extra=extra)
+
+    def _stream(self, api: str, body: dict[str, Any], beh: Behaviour, text: str, usage: tuple[int, int]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in _request_id_header(api).items():
+            self.send_header(name, value)
+        self.end_headers()
+        events = _openai_events(body, text, usage) if api == "openai" else _anthropic_events(body, text, usage)
+        for i, event in enumerate(events):
+            if i == _CHUNKS_BEFORE_FAULT and self._fault(api, beh):
+                return
+            if i > 1:
+                self._wait(beh.pace_s)
+            self._write_chunk(event.encode())
+        self._write_chunk(b"")  # the terminating zero-length chunk
+
+    def _fault(self, api: str, beh: Behaviour) -> bool:
+        if beh.reset:
+            self._reset_socket()
+            return True
+        if beh.malformed:
+            prefix = b"" if api == "openai" else b"event: content_block_delta\n"
+            self._write_chunk(prefix + b'data: {"choices": [{"delta": {"content": "cut\n\n')
+            self._write_chunk(b"")
+            return True
+        if beh.midstream:
+            self._write_chunk(_midstream_error(api).encode())
+            self._write_chunk(b"")
+            return True
+        return False
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _reset_socket(self) -> None:
+        # SO_LINGER 0 turns close() into a TCP RST: the client sees a dropped stream, not a clean end.
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0 and self.server.state.stopping.wait(seconds):
+            raise _ClientGone
+
+    def _hang(self) -> None:
+        """Say nothing until the client disconnects or the server stops."""
+        conn = self.connection
+        while not self.server.state.stopping.is_set():
+            readable, _, _ = select.select([conn], [], [], 0.05)
+            if readable:
+                try:
+                    if conn.recv(1, socket.MSG_PEEK) == b"":
+                        break
+                except OSError:
+                    break
+                self.server.state.stopping.wait(0.05)
+        self.close_connection = True
+
+
+# --- request checks ------------------------------------------------------------------------------------------
+
+
+def _check_auth(api: str, headers: dict[str, str], beh: Behaviour, require_auth: bool) -> None:
+    bearer = headers.get("authorization", "")
+    has_bearer = bearer.startswith("Bearer ") and bool(bearer[7:].strip())
+    if api == "openai":
+        if require_auth and not beh.noauth and not has_bearer:
+            raise _BadRequest("You didn't provide an API key. You need to provide your API key in an Authorization "
+                              "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 401)
+    elif not has_bearer and not headers.get("x-api-key", "").strip():
+        raise _BadRequest("x-api-key header is required", 401)
+
+
+def _check_common(body: Any, allowed: frozenset[str]) -> list[Any]:
+    if not isinstance(body, dict):
+        raise _BadRequest("The request body is not valid JSON.")
+    extra = sorted(set(body) - allowed)
+    if extra:
+        raise _BadRequest(f"{extra[0]}: Extra inputs are not permitted")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise _BadRequest("model: Field required")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _BadRequest("messages: at least one message is required")
+    if "stream_options" in body and not body.get("stream"):
+        raise _BadRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or not _text_of(msg.get("content")).strip():
+            raise _BadRequest(f"messages.{i}: content must be a non-empty, non-whitespace text")
+    return messages
+
+
+def _check_openai(headers: dict[str, str], body: Any, beh: Behaviour) -> None:
+    messages = _check_common(body, _OPENAI_KEYS)
+    for i, msg in enumerate(messages):
+        role = msg.get("role")
+        if role not in _OPENAI_ROLES:
+            raise _BadRequest(f"Invalid value: '{role}'. Supported values are: {sorted(_OPENAI_ROLES)}.")
+        if role in ("system", "developer") and i > 0:
+            raise _BadRequest(f"messages.{i}: a {role} message is only accepted as the first message")
+    if not 0 <= body.get("temperature", 1) <= 2:
+        raise _BadRequest("temperature: must be between 0 and 2")
+    if not 0 <= body.get("top_p", 1) <= 1:
+        raise _BadRequest("top_p: must be between 0 and 1")
+    if "max_tokens" in body and "max_completion_tokens" in body:
+        raise _BadRequest("max_tokens and max_completion_tokens cannot both be set")
+    if body["model"].startswith(_OPENAI_REASONING_PREFIXES):
+        for key in ("temperature", "top_p", "max_tokens"):
+            if key in body:
+                raise _BadRequest(f"Unsupported parameter: '{key}' is not supported with this model.")
+
+
+def _check_anthropic(headers: dict[str, str], body: Any, beh: Behaviour) -> None:
+    if not headers.get("anthropic-version"):
+        raise _BadRequest("anthropic-version: header is required")
+    messages = _check_common(body, _ANTHROPIC_KEYS)
+    if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
+        raise _BadRequest("max_tokens: Field required")
+    for i, msg in enumerate(messages):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if msg.get("role") != expected:
+            raise _BadRequest(f"messages.{i}.role: roles must alternate between \"user\" and \"assistant\", "
+                              f"starting with \"user\" (expected \"{expected}\")")
+    if "system" in body and not _text_of(body["system"]).strip():
+        raise _BadRequest("system: text content blocks must be non-empty")
+    if not 0 <= body.get("temperature", 1) <= 1:
+        raise _BadRequest("temperature: Input should be less than or equal to 1")
+    if not 0 <= body.get("top_p", 1) <= 1:
+        raise _BadRequest("top_p: Input should be less than or equal to 1")
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return ""
+
+
+# --- replies ---------------------------------------------------------------------------------------------------
+
+
+def _reply_text(api: str, body: dict[str, Any], beh: Behaviour) -> str:
+    messages = body["messages"]
+    if beh.echo:
+        payload: Any = messages if api == "openai" else {"system": body.get("system"), "messages": messages}
+        return json.dumps(payload)
+    last_user = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    words = f'Fake reply to "{last_user[:40]}".'.split()
+    if beh.words is not None:
+        filler = (_FILLER[i % len(_FILLER)] for i in range(beh.words))
+        words = (words + list(filler))[: beh.words]
+    return " ".join(words)
+
+
+def _pieces(text: str, echo: bool) -> Iterator[str]:
+    """One piece per word (the space travels with the next word); echo JSON in 16-character slices."""
+    if echo:
+        yield from (text[i : i + 16] for i in range(0, len(text), 16))
+        return
+    for i, word in enumerate(text.split(" ")):
+        yield word if i == 0 else " " + word
+
+
+def _prompt_words(api: str, body: dict[str, Any]) -> int:
+    texts = [_text_of(m.get("content")) for m in body["messages"]]
+    if api == "anthropic":
+        texts.append(_text_of(body.get("system")))
+    return sum(len(t.split()) for t in texts)
+
+
+def _openai_completion(body: dict[str, Any], text: str, usage: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+        "model": body["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
+    }
+
+
+def _anthropic_message(body: dict[str, Any], text: str, usage: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant", "model": body["model"],
+        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+    }
+
+
+def _openai_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -> Iterator[str]:
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": body["model"], "system_fingerprint": "fp_fake"}
+    extra = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return f"data: {json.dumps({**base, 'choices': [choice], **extra})}\n\n"
+
+    yield chunk({"role": "assistant", "content": "", "refusal": None})
+    for piece in _pieces(text, parse_behaviour(body["model"]).echo):
+        yield chunk({"content": piece})
+    yield chunk({}, "stop")
+    if include_usage:
+        final = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+        yield f"data: {json.dumps({**base, 'choices': [], 'usage': final})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n"
+
+
+def _anthropic_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -> Iterator[str]:
+    message = {**_anthropic_message(body, "", usage), "content": [], "stop_reason": None,
+               "usage": {"input_tokens": usage[0], "output_tokens": 1}}
+    yield _sse("message_start", {"message": message})
+    yield _sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+    yield _sse("ping", {})
+    for piece in _pieces(text, parse_behaviour(body["model"]).echo):
+        yield _sse("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+    yield _sse("content_block_stop", {"index": 0})
+    yield _sse("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                 "usage": {"output_tokens": usage[1]}})
+    yield _sse("message_stop", {})
+
+
+def _midstream_error(api: str) -> str:
+    if api == "openai":
+        error = {"message": "The server had an error while processing your request.", "type": "server_error"}
+        return f"data: {json.dumps({'error': error})}\n\n"
+    return _sse("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}})
+
+
+def _status_message(status: int) -> str:
+    return {401: "Incorrect API key provided.", 403: "Access denied.", 404: "The model does not exist.",
+            413: "Request too large.", 429: "Rate limit reached.", 529: "Overloaded"}.get(
+        status, f"Fake error {status}.")
+
+
+def _openai_error(status: int, message: str) -> dict[str, Any]:
+    kind, code = _OPENAI_ERRORS.get(status, ("server_error", None))
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _anthropic_error(status: int, message: str) -> dict[str, Any]:
+    kind = _ANTHROPIC_ERRORS.get(status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": _new_request_id()}
+
+
+def _new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex[:24]}"
+
+
+def _request_id_header(api: str | None) -> dict[str, str]:
+    if api == "openai":
+        return {"x-request-id": _new_request_id()}
+    if api == "anthropic":
+        return {"request-id": _new_request_id()}
+    return {}
+
+
+# --- the public face ------------------------------------------------------------------------------------------
+
+
+class FakeProvider:
+    """The fake server, started on 127.0.0.1 (port 0 picks a free one) in a background thread."""
+
+    def __init__(self, port: int = 0, *, require_auth: bool = True) -> None:
+        self._requested_port = port
+        self._state = _State(require_auth=require_auth)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> FakeProvider:
+        server = _Server(("127.0.0.1", self._requested_port), _Handler)
+        server.state = self._state
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="fake-provider", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._state.stopping.set()  # releases hang/slow/pace waits
+        self._state.reset()  # releases gates
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FakeProvider is not running")
+        return self._server.server_address[1]
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._state.lock:
+            return list(self._state.log)
+
+    @property
+    def max_concurrent(self) -> int:
+        return self._state.max_concurrent
+
+    def reset(self) -> None:
+        self._state.reset()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-require-auth", action="store_true", help="accept OpenAI requests without a key")
+    args = parser.parse_args(argv)
+    fake = FakeProvider(args.port, require_auth=not args.no_require_auth).start()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print(json.dumps({"port": fake.port}), flush=True)  # noqa: T201 - the parent reads the port here
+
+    def watch_stdin() -> None:
+        while os.read(0, 4096):
+            pass
+        done.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    while not done.wait(0.2):  # a timed wait keeps the main thread responsive to signals
+        pass
+    fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
