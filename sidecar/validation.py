@@ -164,6 +164,8 @@ _Validator = validators.extend(
 
 
 def _invalid_params(error: ValidationError) -> InvalidParams:
+    if error.validator == "anyOf" and "x-reason" not in error.schema:
+        return _invalid_any_of(error)
     path = [str(part) for part in error.absolute_path]
     schema = error.schema if isinstance(error.schema, dict) else {}
     keyword = error.validator
@@ -182,6 +184,16 @@ def _invalid_params(error: ValidationError) -> InvalidParams:
     return InvalidParams(".".join(path) or "params", reason)
 
 
+def _invalid_any_of(error: ValidationError) -> InvalidParams:
+    """Report the branch the value was meant for (its type matched), else the types it could have had."""
+    near_misses = [sub for sub in error.context if sub.validator != "type" or sub.absolute_path != error.absolute_path]
+    if near_misses:
+        return _invalid_params(near_misses[0])
+    types = [name for sub in error.context for name in _as_list(sub.validator_value)]
+    field = ".".join(str(part) for part in error.absolute_path) or "params"
+    return InvalidParams(field, _must_be(types))
+
+
 def _reason(error: ValidationError, schema: dict[str, Any]) -> str:
     keyword, value = error.validator, error.validator_value
     if keyword == "required":
@@ -189,8 +201,7 @@ def _reason(error: ValidationError, schema: dict[str, Any]) -> str:
     if keyword == "additionalProperties":
         return "is not allowed"
     if keyword == "type":
-        types = [value] if isinstance(value, str) else value
-        return "must be " + " or ".join(_TYPE_WORDS[t] for t in types)
+        return _must_be(_as_list(value))
     if keyword == "minLength":
         return "must not be empty" if value == 1 else f"must be at least {value} characters"
     if keyword == "maxLength":
@@ -210,6 +221,14 @@ def _reason(error: ValidationError, schema: dict[str, Any]) -> str:
     if keyword == "x-maxUtf8Bytes":
         return error.message
     return "is not valid"
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def _must_be(types: list[str]) -> str:
+    return "must be " + " or ".join(_TYPE_WORDS[name] for name in dict.fromkeys(types))
 
 
 def _byte_size(limit: int) -> str:
