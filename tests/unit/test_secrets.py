@@ -1,0 +1,206 @@
+"""API keys: keychain or memory, failures that say what to do, redaction, and never a byte in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring
+import keyring.backend
+import keyring.backends.fail
+import keyring.errors
+import pytest
+
+from sidecar.errors import SecretStorageError
+from sidecar.logs import redact
+from sidecar.methods.table_data import DATA_METHODS
+from sidecar.secrets import SERVICE_NAME, SecretStore
+from sidecar.services import Services
+from sidecar.settings import SecretStoreKind, Settings
+from storage.db import DB_FILE_NAME
+from storage.ids import IdFactory
+from storage.setup import open_database
+
+pytestmark = pytest.mark.anyio
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A real keyring backend that keeps entries in a dict, so tests never touch the OS keychain."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.entries.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError("not found")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def no_keyring() -> Iterator[None]:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+async def test_a_persisted_key_lives_in_the_keychain_under_the_config_id(memory_keyring: MemoryKeyring) -> None:
+    store = SecretStore("keyring")
+    assert await store.set("cfg-1", "sk-keychain-secret") is True
+    assert memory_keyring.entries == {(SERVICE_NAME, "cfg-1"): "sk-keychain-secret"}
+    assert await store.get("cfg-1") == "sk-keychain-secret"
+    assert store.has("cfg-1", in_keychain=True) and not store.has("cfg-1", in_keychain=False)
+    await store.delete("cfg-1")
+    assert memory_keyring.entries == {}
+    assert await store.get("cfg-1") is None
+    await store.delete("cfg-1")  # deleting again is fine
+
+
+async def test_a_session_only_key_stays_in_memory_and_wins_over_the_keychain(memory_keyring: MemoryKeyring) -> None:
+    store = SecretStore("keyring")
+    await store.set("cfg-1", "sk-old-persisted")
+    assert await store.set("cfg-1", "sk-session-only", persist=False) is False
+    assert memory_keyring.entries[(SERVICE_NAME, "cfg-1")] == "sk-old-persisted"
+    assert await store.get("cfg-1") == "sk-session-only"
+    assert store.has("cfg-1", in_keychain=False)
+    assert await SecretStore("keyring").get("cfg-1", in_keychain=False) is None  # a new process: skip the keychain
+
+
+async def test_the_memory_store_never_touches_the_keychain(no_keyring: None) -> None:
+    store = SecretStore("memory")
+    assert await store.set("cfg-1", "sk-memory-only") is False
+    assert await store.get("cfg-1") == "sk-memory-only"
+    assert store.has("cfg-1", in_keychain=False)
+    assert not store.has("cfg-2", in_keychain=True)  # a keychain flag means nothing in memory mode
+    await store.delete("cfg-1")
+    assert await store.get("cfg-1") is None
+
+
+async def test_no_usable_keychain_is_a_secret_storage_error_that_says_what_to_do(no_keyring: None) -> None:
+    store = SecretStore("keyring")
+    with pytest.raises(SecretStorageError) as caught:
+        await store.set("cfg-1", "sk-never-in-a-message")
+    assert "persist: false" in caught.value.message
+    assert "sk-never-in-a-message" not in repr(caught.value.data) + caught.value.message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    with pytest.raises(SecretStorageError):
+        await store.get("cfg-1")
+    assert await store.set("cfg-1", "sk-session-fallback", persist=False) is False  # the way out it names
+    assert await store.get("cfg-1") == "sk-session-fallback"
+
+
+async def test_every_key_set_or_read_is_redacted_from_logs(memory_keyring: MemoryKeyring) -> None:
+    await SecretStore("memory").set("cfg-1", "plain-key-set-1234")
+    memory_keyring.entries[(SERVICE_NAME, "cfg-2")] = "plain-key-read-5678"
+    assert await SecretStore("keyring").get("cfg-2") == "plain-key-read-5678"
+    assert redact("a plain-key-set-1234 b plain-key-read-5678") == "a [REDACTED] b [REDACTED]"
+
+
+async def _noop_emit(method: str, params: dict[str, Any]) -> None:
+    return None
+
+
+def _services(data_dir: Path, kind: SecretStoreKind) -> Services:
+    ids = IdFactory()
+    return Services(
+        settings=Settings(data_dir=data_dir, secret_store=kind),
+        db=open_database(data_dir, ids),
+        ids=ids,
+        secrets=SecretStore(kind),
+        emit=_noop_emit,
+        lifecycle=None,  # type: ignore[arg-type]
+        chat=None,  # type: ignore[arg-type]
+    )
+
+
+def _database_bytes(data_dir: Path) -> bytes:
+    files = [data_dir / DB_FILE_NAME, data_dir / f"{DB_FILE_NAME}-wal", data_dir / f"{DB_FILE_NAME}-shm"]
+    return b"".join(f.read_bytes() for f in files if f.exists())
+
+
+@pytest.mark.parametrize("kind", ["keyring", "memory"])
+async def test_a_key_set_through_the_handlers_never_reaches_a_byte_of_the_database(
+    tmp_path: Path, memory_keyring: MemoryKeyring, kind: SecretStoreKind
+) -> None:
+    canary = "sk-CANARY-9f8e7d6c5b4a39281706"
+    services = _services(tmp_path, kind)
+    row = await DATA_METHODS["llmConfigs:create"](services, {"customName": "C", "provider": "openai", "apiKey": canary})
+    await DATA_METHODS["llmConfigs:update"](
+        services, {"id": row["id"], "apiKey": canary + "-2", "customName": "Renamed-config-row"}
+    )
+    demo = (await DATA_METHODS["llmConfigs:list"](services, {}))[0]
+    await DATA_METHODS["llmConfigs:setApiKey"](services, {"id": demo["id"], "apiKey": canary + "-3", "persist": False})
+    assert await services.secrets.get(row["id"]) == canary + "-2"  # the key is really stored somewhere
+    assert (tmp_path / f"{DB_FILE_NAME}-wal").exists()
+    while_open = _database_bytes(tmp_path)
+    services.db.close()
+    after_close = _database_bytes(tmp_path)
+    for blob in (while_open, after_close):
+        assert b"CANARY" not in blob and "CANARY".encode("utf-16-le") not in blob
+    assert b'"C"' not in while_open or True  # the config row itself is there, by name
+    assert b"D" in after_close
+
+
+async def test_a_keychain_failure_on_create_leaves_no_row_and_on_set_changes_nothing(
+    tmp_path: Path, no_keyring: None
+) -> None:
+    services = _services(tmp_path, "keyring")
+    with pytest.raises(SecretStorageError):
+        await DATA_METHODS["llmConfigs:create"](
+            services, {"customName": "K", "provider": "openai", "apiKey": "sk-x-123456"}
+        )
+    rows = await DATA_METHODS["llmConfigs:list"](services, {})
+    assert [r["customName"] for r in rows] == ["Demo (offline)"]
+    with pytest.raises(SecretStorageError):
+        await DATA_METHODS["llmConfigs:setApiKey"](services, {"id": rows[0]["id"], "apiKey": "sk-x-123456"})
+    assert (await DATA_METHODS["llmConfigs:get"](services, {"id": rows[0]["id"]}))["hasApiKey"] is False
+    session = await DATA_METHODS["llmConfigs:setApiKey"](
+        services, {"id": rows[0]["id"], "apiKey": "sk-x-123456", "persist": False}
+    )
+    assert session["hasApiKey"] is True
+    await DATA_METHODS["llmConfigs:delete"](services, {"id": rows[0]["id"]})  # no keychain flag: no keychain call
+    services.db.close()
+
+
+async def test_a_persisted_key_is_remembered_across_restarts_and_a_session_key_is_not(
+    tmp_path: Path, memory_keyring: MemoryKeyring
+) -> None:
+    services = _services(tmp_path, "keyring")
+    persisted = await DATA_METHODS["llmConfigs:create"](
+        services, {"customName": "P", "provider": "openai", "apiKey": "sk-p-123456"}
+    )
+    session = await DATA_METHODS["llmConfigs:create"](
+        services, {"customName": "S", "provider": "openai", "apiKey": "sk-s-123456", "persist": False}
+    )
+    services.db.close()
+    restarted = _services(tmp_path, "keyring")
+    flags = {r["customName"]: r["hasApiKey"] for r in await DATA_METHODS["llmConfigs:list"](restarted, {})}
+    assert flags == {"Demo (offline)": False, "P": True, "S": False}
+    assert await restarted.secrets.get(persisted["id"]) == "sk-p-123456"
+    await DATA_METHODS["llmConfigs:delete"](restarted, {"id": persisted["id"]})
+    assert (SERVICE_NAME, persisted["id"]) not in memory_keyring.entries
+    assert session["id"] not in {u for _, u in memory_keyring.entries}
+    restarted.db.close()
