@@ -304,8 +304,11 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             self._stream(api, body, beh, text, usage)
         else:
-            self._send_json(200, _openai_completion(body, text, usage) if api == "openai" else _anthropic_message(
-                body, text, usage), api=api)
+            self._send_json(
+                200,
+                _openai_completion(body, text, usage) if api == "openai" else _anthropic_message(body, text, usage),
+                api=api,
+            )
 
     def _planned_status(self, model: str, beh: Behaviour) -> int | None:
         if beh.flaky and self.server.state.flaky_should_fail(model, beh.flaky[1]):
@@ -329,8 +332,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send_json(self, status: int, payload: Any, *, api: str | None = None, extra: dict[str, str] | None = None
-                   ) -> None:
+    def _send_json(
+        self, status: int, payload: Any, *, api: str | None = None, extra: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -419,8 +423,11 @@ def _check_auth(api: str, headers: dict[str, str], beh: Behaviour, require_auth:
     has_bearer = bearer.startswith("Bearer ") and bool(bearer[7:].strip())
     if api == "openai":
         if require_auth and not beh.noauth and not has_bearer:
-            raise _BadRequest("You didn't provide an API key. You need to provide your API key in an Authorization "
-                              "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", 401)
+            raise _BadRequest(
+                "You didn't provide an API key. You need to provide your API key in an Authorization "
+                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                401,
+            )
     elif not has_bearer and not headers.get("x-api-key", "").strip():
         raise _BadRequest("x-api-key header is required", 401)
 
@@ -473,8 +480,10 @@ def _check_anthropic(headers: dict[str, str], body: Any, beh: Behaviour) -> None
     for i, msg in enumerate(messages):
         expected = "user" if i % 2 == 0 else "assistant"
         if msg.get("role") != expected:
-            raise _BadRequest(f"messages.{i}.role: roles must alternate between \"user\" and \"assistant\", "
-                              f"starting with \"user\" (expected \"{expected}\")")
+            raise _BadRequest(
+                f'messages.{i}.role: roles must alternate between "user" and "assistant", '
+                f'starting with "user" (expected "{expected}")'
+            )
     if "system" in body and not _text_of(body["system"]).strip():
         raise _BadRequest("system: text content blocks must be non-empty")
     if not 0 <= body.get("temperature", 1) <= 1:
@@ -525,26 +534,44 @@ def _prompt_words(api: str, body: dict[str, Any]) -> int:
 
 def _openai_completion(body: dict[str, Any], text: str, usage: tuple[int, int]) -> dict[str, Any]:
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
     }
 
 
 def _anthropic_message(body: dict[str, Any], text: str, usage: tuple[int, int]) -> dict[str, Any]:
     return {
-        "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant", "model": body["model"],
-        "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
         "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
     }
 
 
 def _openai_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -> Iterator[str]:
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": body["model"], "system_fingerprint": "fp_fake"}
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body["model"],
+        "system_fingerprint": "fp_fake",
+    }
     extra = {"usage": None} if include_usage else {}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -566,16 +593,22 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 
 
 def _anthropic_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -> Iterator[str]:
-    message = {**_anthropic_message(body, "", usage), "content": [], "stop_reason": None,
-               "usage": {"input_tokens": usage[0], "output_tokens": 1}}
+    message = {
+        **_anthropic_message(body, "", usage),
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": usage[0], "output_tokens": 1},
+    }
     yield _sse("message_start", {"message": message})
     yield _sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
     yield _sse("ping", {})
     for piece in _pieces(text, parse_behaviour(body["model"]).echo):
         yield _sse("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
     yield _sse("content_block_stop", {"index": 0})
-    yield _sse("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                 "usage": {"output_tokens": usage[1]}})
+    yield _sse(
+        "message_delta",
+        {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": usage[1]}},
+    )
     yield _sse("message_stop", {})
 
 
@@ -587,9 +620,14 @@ def _midstream_error(api: str) -> str:
 
 
 def _status_message(status: int) -> str:
-    return {401: "Incorrect API key provided.", 403: "Access denied.", 404: "The model does not exist.",
-            413: "Request too large.", 429: "Rate limit reached.", 529: "Overloaded"}.get(
-        status, f"Fake error {status}.")
+    return {
+        401: "Incorrect API key provided.",
+        403: "Access denied.",
+        404: "The model does not exist.",
+        413: "Request too large.",
+        429: "Rate limit reached.",
+        529: "Overloaded",
+    }.get(status, f"Fake error {status}.")
 
 
 def _openai_error(status: int, message: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sidecar.providers.base import ProviderError, ProviderSettings, Usage, omitted_env_headers
+from sidecar.providers.base import ProviderError, ProviderSettings, Usage, omitted_env_headers, sdk_call_kwargs
 from sidecar.providers.errors import classify_provider_error, missing_key_error
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ class AnthropicProvider:
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | Usage]:
         client = self._get_client()
         try:
-            stream = await client.messages.create(**body)
+            create = client.messages.create
+            stream = await create(**sdk_call_kwargs(create, body))
         except Exception as exc:
             raise classify_provider_error(exc, "anthropic") from exc
         tally = _UsageTally()

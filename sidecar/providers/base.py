@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -11,7 +12,14 @@ ProviderName = Literal["openai", "anthropic", "demo"]
 ErrorType = Literal["auth", "rate_limit", "validation", "configuration", "timeout", "provider", "network", "unknown"]
 
 ERROR_TYPES: tuple[ErrorType, ...] = (
-    "auth", "rate_limit", "validation", "configuration", "timeout", "provider", "network", "unknown",
+    "auth",
+    "rate_limit",
+    "validation",
+    "configuration",
+    "timeout",
+    "provider",
+    "network",
+    "unknown",
 )
 RETRYABLE_ERROR_TYPES: frozenset[str] = frozenset({"rate_limit", "timeout", "provider", "network"})
 
@@ -42,8 +50,10 @@ class ProviderSettings:
     def __repr__(self) -> str:
         # The dataclass repr would print the key into logs and tracebacks.
         key = "set" if self.api_key else None
-        return (f"ProviderSettings(provider={self.provider!r}, base_url={self.base_url!r}, api_key={key!r}, "
-                f"use_auth_header={self.use_auth_header!r})")
+        return (
+            f"ProviderSettings(provider={self.provider!r}, base_url={self.base_url!r}, api_key={key!r}, "
+            f"use_auth_header={self.use_auth_header!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,10 @@ class ProviderError(Exception):
         super().__init__(self.safe_message)
 
     def __repr__(self) -> str:
-        return (f"ProviderError({self.error_type!r}, retryable={self.retryable}, status_code={self.status_code}, "
-                f"retry_after_s={self.retry_after_s})")
+        return (
+            f"ProviderError({self.error_type!r}, retryable={self.retryable}, status_code={self.status_code}, "
+            f"retry_after_s={self.retry_after_s})"
+        )
 
 
 class Provider(Protocol):
@@ -101,3 +113,17 @@ def omitted_env_headers(variable: str, omit: Any) -> dict[str, Any]:
     """
     raw = os.environ.get(variable, "")
     return {line.split(":", 1)[0].strip(): omit for line in raw.split("\n") if ":" in line}
+
+
+def sdk_call_kwargs(method: Callable[..., Any], body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` as keyword arguments for an SDK ``create`` method, the same JSON on the wire.
+
+    Keys the method has no parameter for travel in ``extra_body``: anthropic 1.0 dropped ``temperature``,
+    ``top_p`` and ``top_k`` from ``messages.create`` although the API still takes them.
+    """
+    accepted = inspect.signature(method).parameters
+    kwargs = {k: v for k, v in body.items() if k in accepted}
+    extra = {k: v for k, v in body.items() if k not in accepted}
+    if extra:
+        kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **extra}
+    return kwargs

@@ -15,12 +15,19 @@ MISSING_KEY_MESSAGE = "This agent's LLM configuration has no API key. Add one in
 
 # The contract's table; every status not listed here is "unknown".
 _STATUS_TYPES: dict[int, ErrorType] = {
-    401: "auth", 403: "auth",
+    401: "auth",
+    403: "auth",
     429: "rate_limit",
-    400: "validation", 413: "validation", 422: "validation",
+    400: "validation",
+    413: "validation",
+    422: "validation",
     404: "configuration",
     408: "timeout",
-    500: "provider", 502: "provider", 503: "provider", 504: "provider", 529: "provider",
+    500: "provider",
+    502: "provider",
+    503: "provider",
+    504: "provider",
+    529: "provider",
 }
 # Sharper wording where the status says more than the error type does.
 _STATUS_MESSAGES: dict[int, str] = {
@@ -30,8 +37,14 @@ _STATUS_MESSAGES: dict[int, str] = {
 }
 # Anthropic reports failures inside a 200 stream as an `error` event whose `error.type` is a stable code.
 _ANTHROPIC_STREAM_ERROR_STATUS: dict[str, int] = {
-    "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403, "not_found_error": 404,
-    "request_too_large": 413, "rate_limit_error": 429, "api_error": 500, "timeout_error": 504,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
     "overloaded_error": 529,
 }
 _SDK_MODULES: dict[str, str] = {"openai": "openai", "anthropic": "anthropic"}
