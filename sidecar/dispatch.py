@@ -49,7 +49,12 @@ class Dispatcher:
 
     async def handle_frame(self, frame: Frame) -> None:
         """Answer one frame (a request, a notification or a batch); never raises for bad input."""
-        reply = await self._answer_frame(frame)
+        try:
+            reply = await self._answer_frame(frame)
+        except Exception as exc:  # a bug of ours must cost one answer, never the process
+            ref = uuid.uuid4().hex[:12]
+            logger.opt(exception=exc).bind(ref=ref).error("internal error while answering a frame")
+            reply = error_response(None, INTERNAL_ERROR, "Internal error", {"ref": ref})
         if reply is not None:
             await self._send(reply)
 
@@ -105,10 +110,10 @@ class Dispatcher:
 
     async def _answer_request(self, message: dict[str, Any]) -> Any:
         request_id = message["id"]
-        token = current_request_id.set(request_id if isinstance(request_id, str | int) else None)
+        token = current_request_id.set(request_id if _is_plain_id(request_id) else None)
         try:
             with anyio.CancelScope() as scope:
-                if isinstance(request_id, str | int) and not isinstance(request_id, bool):
+                if _is_plain_id(request_id):
                     self._inflight[request_id] = scope
                 reply = await self._dispatch(message)
             if scope.cancelled_caught:
@@ -116,7 +121,7 @@ class Dispatcher:
                 return error_response(request_id, error.code, error.message)
             return reply
         finally:
-            if self._inflight.get(request_id) is scope:
+            if _is_plain_id(request_id) and self._inflight.get(request_id) is scope:
                 del self._inflight[request_id]
             current_request_id.reset(token)
 
@@ -129,7 +134,7 @@ class Dispatcher:
         )
 
     def _cancel(self, request_id: Any) -> None:
-        scope = self._inflight.get(request_id) if isinstance(request_id, str | int) else None
+        scope = self._inflight.get(request_id) if _is_plain_id(request_id) else None
         if scope is not None:
             scope.cancel()
 
@@ -158,11 +163,13 @@ def _null_result(message: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "result": None, "id": message.get("id")}
 
 
+def _is_plain_id(request_id: Any) -> bool:
+    return isinstance(request_id, str | int) and not isinstance(request_id, bool)
+
+
 def _id_of(message: Any) -> RequestId:
-    if isinstance(message, dict):
-        request_id = message.get("id")
-        if isinstance(request_id, str | int) and not isinstance(request_id, bool):
-            return request_id
+    if isinstance(message, dict) and _is_plain_id(message.get("id")):
+        return message["id"]
     return None
 
 

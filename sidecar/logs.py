@@ -10,6 +10,7 @@ import logging
 import re
 import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -63,8 +64,10 @@ class _JsonSink:
         if extra:
             entry["extra"] = extra
         if record["exception"] is not None:
-            exc_type = record["exception"].type
+            exc_type, exc_value, trace = record["exception"]
             entry["exc"] = exc_type.__name__ if exc_type else None
+            # Code locations only: frames, never local values (diagnose=False) nor the exception's text.
+            entry["trace"] = "".join(traceback.format_tb(trace)) if trace else None
         line = redact(json.dumps(entry, default=str, ensure_ascii=False))
         with self._lock:
             self._stream.write(line + "\n")
@@ -96,7 +99,8 @@ def configure_logging(level: str, log_file: Path | None, stream: TextIO | None =
         handle = open(log_file, "a", encoding="utf-8")  # kept open for the life of the process
         logger.add(_JsonSink(handle), level=sink_level, format="{message}", backtrace=False, diagnose=False)
     logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
-    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "anthropic"):
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "anthropic", "peewee"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # jsonrpcserver logs the raw exception of a failing method; dispatch logs its own safe record.
+    # peewee would log SQL with its parameters (message text); jsonrpcserver the raw exception.
+    # Both are silenced: dispatch logs its own safe record.
     logging.getLogger("jsonrpcserver").setLevel(logging.CRITICAL)

@@ -72,8 +72,12 @@ class Sidecar:
         self._ids = itertools.count(1)
         self._lock = threading.Condition()
         self._stdout_closed = False
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
     # --- sending ---
     def send(self, message: Any) -> None:
@@ -114,7 +118,10 @@ class Sidecar:
 
     # --- receiving ---
     def response(self, request_id: Any, timeout: float = HANG_GUARD_SECONDS) -> dict[str, Any]:
-        return self._wait(lambda: self._responses.pop(request_id, None), timeout, f"response to {request_id!r}")
+        response = self._wait(lambda: self._responses.get(request_id), timeout, f"response to {request_id!r}")
+        with self._lock:
+            del self._responses[request_id]
+        return response
 
     def wait_notification(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = HANG_GUARD_SECONDS
@@ -125,7 +132,10 @@ class Sidecar:
         return self._wait(find, timeout, "a notification")
 
     def wait_batch(self, timeout: float = HANG_GUARD_SECONDS) -> list[Any]:
-        return self._wait(lambda: self.batches.pop(0) if self.batches else None, timeout, "a batch response")
+        batch = self._wait(lambda: self.batches[0] if self.batches else None, timeout, "a batch response")
+        with self._lock:
+            self.batches.remove(batch)
+        return batch
 
     def wait_for_output(self, predicate: Callable[[], bool], timeout: float = HANG_GUARD_SECONDS) -> None:
         self._wait(lambda: True if predicate() else None, timeout, "output")
@@ -151,7 +161,10 @@ class Sidecar:
         assert self.proc.stdout is not None
         buffer = b""
         while True:
-            chunk = self.proc.stdout.read1(65536)
+            try:
+                chunk = self.proc.stdout.read1(65536)
+            except (ValueError, OSError):  # the test closed our end on purpose
+                break
             if not chunk:
                 break
             self.stdout_bytes += chunk
@@ -209,16 +222,27 @@ class Sidecar:
                 pass
 
     def wait_exit(self, timeout: float = HANG_GUARD_SECONDS) -> int:
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self._release()
+        return code
 
     def stop(self) -> int:
         self.close_stdin()
         try:
-            return self.proc.wait(HANG_GUARD_SECONDS)
+            return self.wait_exit(HANG_GUARD_SECONDS)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait()
+            self.wait_exit()
             raise
+
+    def _release(self) -> None:
+        """After exit: let the readers reach EOF, then close every pipe."""
+        for reader in self._readers:
+            reader.join(HANG_GUARD_SECONDS)
+        self.close_stdin()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
 
     def all_stdout_frames_are_json_rpc(self) -> bool:
         """Every frame written to stdout so far parses and looks like JSON-RPC 2.0."""
