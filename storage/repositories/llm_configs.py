@@ -36,6 +36,7 @@ def to_record(row: LlmConfig) -> LlmConfigRecord:
         provider=row.provider,
         base_url=row.base_url,
         use_auth_header=bool(row.use_auth_header),
+        key_in_keychain=bool(row.key_in_keychain),
     )
 
 
