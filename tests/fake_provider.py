@@ -56,7 +56,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 GATE_TIMEOUT_S = 10.0
-_CHUNKS_BEFORE_FAULT = 3
+_PIECES_BEFORE_FAULT = 2  # reset/malformed/midstream strike after this many text pieces
 _FILLER = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
 _AUTH_HEADERS = ("authorization", "x-api-key")
 
@@ -363,8 +363,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         events = _openai_events(body, text, usage) if api == "openai" else _anthropic_events(body, text, usage)
+        # OpenAI opens with one role chunk; Anthropic with message_start, content_block_start and ping.
+        fault_at = _PIECES_BEFORE_FAULT + (1 if api == "openai" else 3)
         for i, event in enumerate(events):
-            if i == _CHUNKS_BEFORE_FAULT and self._fault(api, beh):
+            if i == fault_at and self._fault(api, beh):
                 return
             if i > 1:
                 self._wait(beh.pace_s)
