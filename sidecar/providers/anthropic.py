@@ -27,8 +27,8 @@ class AnthropicProvider:
         self._client: AsyncAnthropic | None = None
 
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | Usage]:
-        client = self._get_client()
         try:
+            client = self._get_client()
             create = client.messages.create
             stream = await create(**sdk_call_kwargs(create, body))
         except Exception as exc:

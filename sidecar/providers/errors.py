@@ -75,7 +75,8 @@ def _classify_sdk(exc: BaseException, provider: ProviderName) -> ProviderError |
     if isinstance(exc, sdk.APITimeoutError):  # a subclass of APIConnectionError: check it first
         return ProviderError("timeout")
     if isinstance(exc, sdk.APIConnectionError):
-        return ProviderError("network")
+        # The SDK wraps a base URL httpx2 cannot use ("localhost:11434/v1") as a connection error.
+        return _classify_transport(exc.__cause__) if _is_bad_url(exc.__cause__) else ProviderError("network")
     if isinstance(exc, sdk.APIStatusError):
         return _from_status(_status_of(exc, provider), _retry_after_s(exc.response.headers))
     if isinstance(exc, sdk.APIError):
@@ -104,6 +105,8 @@ def _from_status(status: int, retry_after_s: float | None) -> ProviderError:
 def _classify_transport(exc: BaseException) -> ProviderError | None:
     httpx2: Any = sys.modules.get("httpx2")
     if httpx2 is not None:
+        if _is_bad_url(exc):
+            return ProviderError("configuration")
         # Both SDKs let httpx2 errors raised while reading a stream's body escape unwrapped.
         if isinstance(exc, httpx2.TimeoutException):
             return ProviderError("timeout")
@@ -118,6 +121,11 @@ def _classify_transport(exc: BaseException) -> ProviderError | None:
     if isinstance(exc, OSError):  # refused, reset, DNS (socket.gaierror)
         return ProviderError("network")
     return None
+
+
+def _is_bad_url(exc: BaseException | None) -> bool:
+    httpx2: Any = sys.modules.get("httpx2")
+    return httpx2 is not None and isinstance(exc, (httpx2.InvalidURL, httpx2.UnsupportedProtocol))
 
 
 def _retry_after_s(headers: Any) -> float | None:

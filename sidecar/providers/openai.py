@@ -30,8 +30,8 @@ class OpenAIProvider:
         self._request_options: dict[str, Any] = {}
 
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | Usage]:
-        client = self._get_client()
         try:
+            client = self._get_client()
             create = client.chat.completions.create
             stream = await create(**sdk_call_kwargs(create, body), **self._request_options)
         except Exception as exc:

@@ -81,6 +81,8 @@ def test_sdk_exception_classes_map_to_their_types(sdk: str, make: Callable, erro
         (httpx2.ConnectError("refused", request=REQUEST), "network"),
         (httpx2.ReadTimeout("slow", request=REQUEST), "timeout"),
         (httpx2.DecodingError("bad gzip", request=REQUEST), "provider"),
+        (httpx2.UnsupportedProtocol("no scheme", request=REQUEST), "configuration"),
+        (httpx2.InvalidURL("Invalid port"), "configuration"),
         (json.JSONDecodeError("Expecting value", "{", 1), "provider"),
         (ConnectionResetError(104, "Connection reset by peer"), "network"),
         (ConnectionRefusedError(111, "Connection refused"), "network"),
@@ -159,3 +161,15 @@ def test_every_error_type_has_a_friendly_sentence(error_type: str) -> None:
 
 def test_an_unknown_error_type_gets_the_unknown_sentence() -> None:
     assert friendly_message("martian") == FRIENDLY_MESSAGES["unknown"]
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_a_connection_error_caused_by_an_unusable_base_url_is_configuration(sdk: str) -> None:
+    try:
+        try:
+            raise httpx2.UnsupportedProtocol("Request URL is missing an 'http://' or 'https://' protocol.")
+        except httpx2.UnsupportedProtocol as cause:
+            raise SDKS[sdk].APIConnectionError(request=REQUEST) from cause
+    except Exception as exc:
+        error = classify_provider_error(exc, sdk)  # type: ignore[arg-type]
+    assert (error.error_type, error.retryable) == ("configuration", False)

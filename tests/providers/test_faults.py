@@ -129,3 +129,10 @@ async def test_requests_the_real_api_refuses_are_validation_errors(
     error = await _failure(name, settings_for(name, fake), body)
     assert (error.error_type, error.retryable, error.status_code) == ("validation", False, 400)
     assert str(error) == FRIENDLY_MESSAGES["validation"]
+
+
+@pytest.mark.parametrize(("name", "base_url"), [("openai", "localhost:11434/v1"), ("anthropic", "http://[::1")])
+async def test_an_unusable_base_url_is_a_configuration_error(name: str, base_url: str) -> None:
+    settings = ProviderSettings(name, base_url, KEY)  # type: ignore[arg-type]
+    error = await _failure(name, settings, body_for(name, "m-ok"))
+    assert (error.error_type, error.retryable) == ("configuration", False)
