@@ -31,6 +31,8 @@ class AnthropicProvider:
             client = self._get_client()
             create = client.messages.create
             stream = await create(**sdk_call_kwargs(create, body))
+        except ProviderError:
+            raise
         except Exception as exc:
             raise classify_provider_error(exc, "anthropic") from exc
         tally = _UsageTally()
@@ -39,6 +41,8 @@ class AnthropicProvider:
                 text = _read_event(event, tally)
                 if text:
                     yield text
+        except ProviderError:
+            raise
         except Exception as exc:
             raise classify_provider_error(exc, "anthropic") from exc
         finally:

@@ -34,6 +34,8 @@ class OpenAIProvider:
             client = self._get_client()
             create = client.chat.completions.create
             stream = await create(**sdk_call_kwargs(create, body), **self._request_options)
+        except ProviderError:
+            raise
         except Exception as exc:
             raise classify_provider_error(exc, "openai") from exc
         usage: Usage | None = None
@@ -43,6 +45,8 @@ class OpenAIProvider:
                 usage = chunk_usage or usage
                 if text:
                     yield text
+        except ProviderError:
+            raise
         except Exception as exc:
             raise classify_provider_error(exc, "openai") from exc
         finally:
