@@ -19,7 +19,7 @@ from sidecar.transport.stdio import FrameWriter, start_stdin_reader
 from storage.ids import IdFactory
 from storage.setup import open_database
 
-WRITER_DRAIN_SECONDS = 0.5
+WRITER_DRAIN_SECONDS = 0.4
 
 
 async def serve(settings: Settings, in_fd: int, out_fd: int) -> None:

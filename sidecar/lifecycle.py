@@ -16,7 +16,7 @@ from sidecar.settings import Settings
 
 PROTOCOL_VERSION = "1"
 PARENT_POLL_SECONDS = 0.25
-SHUTDOWN_GRACE_SECONDS = 1.2
+SHUTDOWN_GRACE_SECONDS = 1.0  # with the writer's drain, well inside the contract's 2 s
 
 
 class Lifecycle:

@@ -60,9 +60,10 @@ class _JsonSink:
             "logger": record["extra"].get("logger_name", record["name"]),
             "msg": record["message"],
         }
-        extra = {k: v for k, v in record["extra"].items() if k != "logger_name"}
-        if extra:
-            entry["extra"] = extra
+        # Bound fields sit at the top level, so `{provider, statusCode, ...}` can be read off the line directly.
+        for key, value in record["extra"].items():
+            if key != "logger_name" and key not in entry:
+                entry[key] = value
         if record["exception"] is not None:
             exc_type, exc_value, trace = record["exception"]
             entry["exc"] = exc_type.__name__ if exc_type else None
