@@ -107,12 +107,19 @@ class AgentCaller:
         config_id = run.participant.llm_config.id if run.participant.llm_config else ""
         async with self._limiter_for(config_id):
             send, receive = anyio.create_memory_object_stream[StreamItem](math.inf)
+            failure: ProviderError | None = None
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_produce, provider, run.request, send)
                 try:
                     await self._consume(run, receive)
+                except ProviderError as error:
+                    # Raised out here: leaving the task group with it would wrap it in an ExceptionGroup,
+                    # which the retry loop's `except ProviderError` never catches.
+                    failure = error
                 finally:
                     tg.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
 
     async def _consume(self, run: AgentRun, receive: MemoryObjectReceiveStream[StreamItem]) -> None:
         timeout = run.participant.timeout_ms / 1000
