@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -60,13 +62,7 @@ class ChatEngine:
             await send_all_complete(self._emit, conversation_id, trigger.id)
             return _processing_result(trigger.id, [], started)
         results: list[dict[str, Any]] = []
-        try:
-            async with anyio.create_task_group() as tg:
-                for participant in enabled:
-                    tg.start_soon(self._run_and_collect, participant, participants, history, trigger.id, results)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await send_all_complete(self._emit, conversation_id, trigger.id)
+        await _in_own_task(self._fan_out, enabled, participants, history, trigger.id, results)
         order = {p.conversation_agent_id: index for index, p in enumerate(enabled)}
         results.sort(key=lambda result: order[result["conversationAgentId"]])
         return _processing_result(trigger.id, results, started)
@@ -77,20 +73,57 @@ class ChatEngine:
         trigger = await self._trigger(conversation_id, user_message_id)
         participants = await self._db.run(turns.load_participants, conversation_id)
         target = _find_participant(participants, conversation_agent_id)
-        if self._running.get((conversation_id, target.conversation_agent_id)):
-            raise Busy("That agent is still answering in this conversation")
-        previous = await self._db.run(turns.find_reply, target.conversation_agent_id, trigger.id)
-        if previous is not None and previous.status == "complete":
-            raise Conflict("That agent already answered this message")
-        await self._db.run(turns.delete_turn_rows, target.conversation_agent_id, trigger.id)
-        history = await self._db.run(turns.load_history, conversation_id)
-        results: list[dict[str, Any]] = []
+        with self._claim(target) as scope:  # claimed before the next await: a second retry now is busy
+            previous = await self._db.run(turns.find_reply, target.conversation_agent_id, trigger.id)
+            if previous is not None and previous.status == "complete":
+                raise Conflict("That agent already answered this message")
+            await self._db.run(turns.delete_turn_rows, target.conversation_agent_id, trigger.id)
+            history = await self._db.run(turns.load_history, conversation_id)
+            results: list[dict[str, Any]] = []
+            await _in_own_task(self._settle_turn, [(target, scope)], participants, history, trigger.id, results)
+        return results[0]
+
+    async def _fan_out(
+        self,
+        enabled: list[ParticipantRecord],
+        participants: list[ParticipantRecord],
+        history: list[MessageRecord],
+        trigger_id: str,
+        results: list[dict[str, Any]],
+    ) -> None:
+        await self._settle_turn([(p, None) for p in enabled], participants, history, trigger_id, results)
+
+    async def _settle_turn(
+        self,
+        runs: list[tuple[ParticipantRecord, anyio.CancelScope | None]],
+        participants: list[ParticipantRecord],
+        history: list[MessageRecord],
+        trigger_id: str,
+        results: list[dict[str, Any]],
+    ) -> None:
+        """Run these agents at once (each with its claimed scope, or one claimed now); then `all:complete`."""
         try:
-            await self._run_and_collect(target, participants, history, trigger.id, results)
+            async with anyio.create_task_group() as tg:
+                for participant, scope in runs:
+                    tg.start_soon(self._run_and_collect, participant, participants, history, trigger_id, scope, results)
         finally:
             with anyio.CancelScope(shield=True):
-                await send_all_complete(self._emit, conversation_id, trigger.id)
-        return results[0]
+                await send_all_complete(self._emit, runs[0][0].conversation_id, trigger_id)
+
+    @contextmanager
+    def _claim(self, target: ParticipantRecord, exclusive: bool = True) -> Iterator[anyio.CancelScope]:
+        """Register the agent's cancel scope (chat:cancel finds it here); `exclusive` refuses a running agent."""
+        key = (target.conversation_id, target.conversation_agent_id)
+        if exclusive and self._running.get(key):
+            raise Busy("That agent is still answering in this conversation")
+        scope = anyio.CancelScope()
+        self._running[key].add(scope)
+        try:
+            yield scope
+        finally:
+            self._running[key].discard(scope)
+            if not self._running[key]:
+                del self._running[key]
 
     async def _run_and_collect(
         self,
@@ -98,6 +131,7 @@ class ChatEngine:
         participants: list[ParticipantRecord],
         history: list[MessageRecord],
         trigger_id: str,
+        scope: anyio.CancelScope | None,
         results: list[dict[str, Any]],
     ) -> None:
         updates = AgentUpdates(self._emit, target, trigger_id)
@@ -106,15 +140,11 @@ class ChatEngine:
         except MissingLlmConfig:
             request = {}  # the provider lookup fails it as a configuration error, the usual way
         run = AgentRun(participant=target, trigger_id=trigger_id, request=request, updates=updates)
-        scope = anyio.CancelScope()
-        key = (target.conversation_id, target.conversation_agent_id)
-        self._running[key].add(scope)
-        try:
+        if scope is not None:
             results.append(await self._caller.call(run, scope))
-        finally:
-            self._running[key].discard(scope)
-            if not self._running[key]:
-                del self._running[key]
+            return
+        with self._claim(target, exclusive=False) as own_scope:  # released as soon as this agent settles
+            results.append(await self._caller.call(run, own_scope))
 
     async def _trigger(self, conversation_id: str, message_id: str) -> MessageRecord:
         trigger = await self._db.run(turns.get_message, message_id)
@@ -181,6 +211,16 @@ class ChatEngine:
         with anyio.move_on_after(0.5):
             for provider in providers:
                 await _close_quietly(provider)
+
+
+async def _in_own_task(fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Await `fn` in a child task, so only anyio cancellation reaches it and its shielded settling holds.
+
+    The caller's task may be cancelled natively (jsonrpcserver runs each method under `asyncio.gather`, and
+    `$/cancelRequest` cancels that gather again and again); a shield in that task would not stop it.
+    """
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(fn, *args)
 
 
 async def _close_quietly(provider: Provider) -> None:
