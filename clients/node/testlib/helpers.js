@@ -8,6 +8,7 @@
 // Every sidecar gets `--data-dir <fresh tmp dir> --secret-store memory`.
 
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, isAbsolute } from 'node:path';
@@ -105,14 +106,22 @@ export function waitFor(emitter, event, predicate = () => true) {
   });
 }
 
-/** True while a process with this pid exists. */
+/** True while a process with this pid runs (a zombie waiting to be reaped by init counts as gone). */
 export function alive(pid) {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return err.code === 'EPERM';
   }
+  if (process.platform === 'linux') {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 /**

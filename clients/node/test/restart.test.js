@@ -1,0 +1,160 @@
+// The restart policy, EPIPE handling and the no-orphan guarantees.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { SidecarClient, SidecarConnectionError } from '../src/sidecar.js';
+import { alive, setUpConversation, startOptions, tempDataDir, waitFor } from '../testlib/helpers.js';
+
+const noBackoff = { backoffMs: () => 0 };
+
+test('SIGKILL: pending calls are rejected, the client restarts the sidecar, the next ping works', { timeout: 30_000 }, async (t) => {
+  const dataDir = await tempDataDir(t);
+  const client = await SidecarClient.start(startOptions(dataDir, { restart: noBackoff }));
+  t.after(() => client.close());
+
+  // A turn in flight at crash time, with text already streaming.
+  const { conversation } = await setUpConversation((m, p) => client.call(m, p), {
+    agents: [{ name: 'Sleepy', model: 'demo-slow', demo: true }],
+  });
+  const streaming = waitFor(client, 'agent:update', (u) => u.status === 'streaming');
+  const turn = client.processUserMessage({ conversationId: conversation.id, content: 'Tell me a long story.' });
+  const { messageId } = await streaming;
+
+  const firstPid = client.pid;
+  const exit = waitFor(client, 'exit');
+  const restarted = waitFor(client, 'restart');
+  process.kill(firstPid, 'SIGKILL');
+
+  await assert.rejects(turn, (e) => e instanceof SidecarConnectionError && e.code === 'ERR_SIDECAR_EXITED');
+  const exitEvent = await exit;
+  assert.equal(exitEvent.signal, 'SIGKILL');
+  assert.equal(exitEvent.expected, false);
+  const restart = await restarted;
+  assert.equal(restart.attempt, 1);
+  assert.equal(restart.signal, 'SIGKILL');
+  assert.notEqual(client.pid, firstPid);
+  assert.equal(client.state, 'running');
+  assert.equal(client.initializeResult.protocolVersion, '1');
+
+  assert.deepEqual(await client.ping(), {});
+  // Same data dir: the reply that was streaming when the process died is now `interrupted`.
+  const rows = await client.messagesList({ conversationId: conversation.id });
+  assert.equal(rows.find((r) => r.id === messageId).status, 'interrupted');
+});
+
+test('calls made while the sidecar restarts wait for the new process', { timeout: 30_000 }, async (t) => {
+  const dataDir = await tempDataDir(t);
+  const client = await SidecarClient.start(startOptions(dataDir, { restart: { backoffMs: () => 50 } }));
+  t.after(() => client.close());
+  const exit = waitFor(client, 'exit');
+  process.kill(client.pid, 'SIGKILL');
+  await exit;
+  assert.equal(client.state, 'restarting');
+  const [pong, restart] = await Promise.all([client.ping(), waitFor(client, 'restart')]);
+  assert.deepEqual(pong, {});
+  assert.equal(restart.attempt, 1);
+});
+
+test('the cap: 6 kills in a row -> fatal after the 5th restart; calls then reject', { timeout: 60_000 }, async (t) => {
+  const dataDir = await tempDataDir(t);
+  const client = await SidecarClient.start(startOptions(dataDir, { restart: noBackoff }));
+  t.after(() => client.close());
+  const restarts = [];
+  client.on('restart', (e) => restarts.push(e.attempt));
+  let fatalSeen = null;
+  client.on('fatal', (e) => {
+    fatalSeen = e;
+  });
+
+  for (let kill = 1; kill <= 5; kill++) {
+    const restarted = waitFor(client, 'restart');
+    process.kill(client.pid, 'SIGKILL');
+    assert.equal((await restarted).attempt, kill);
+    assert.deepEqual(await client.ping(), {});
+  }
+  assert.equal(fatalSeen, null);
+  assert.equal(client.restartCount, 5);
+
+  const fatal = waitFor(client, 'fatal');
+  const lastPid = client.pid;
+  process.kill(lastPid, 'SIGKILL');
+  const event = await fatal;
+  assert.equal(event.restarts, 5);
+  assert.equal(event.signal, 'SIGKILL');
+  assert.match(event.reason, /6 times within 180 s/);
+  assert.deepEqual(restarts, [1, 2, 3, 4, 5]);
+  assert.equal(client.state, 'fatal');
+  assert.equal(client.pid, undefined);
+  assert.equal(alive(lastPid), false);
+  await assert.rejects(client.ping(), { code: 'ERR_SIDECAR_FATAL' });
+  await client.close(); // nothing left to stop
+  assert.equal(client.state, 'closed');
+});
+
+test('the window: restarts older than windowMs do not count', { timeout: 30_000 }, async (t) => {
+  const dataDir = await tempDataDir(t);
+  // A 1-restart cap over a tiny window: two crashes far enough apart both restart.
+  const client = await SidecarClient.start(startOptions(dataDir, { restart: { maxRestarts: 1, windowMs: 1, backoffMs: () => 0 } }));
+  t.after(() => client.close());
+  for (let i = 0; i < 2; i++) {
+    const restarted = waitFor(client, 'restart');
+    process.kill(client.pid, 'SIGKILL');
+    await restarted;
+  }
+  assert.deepEqual(await client.ping(), {});
+});
+
+test('restart: false -> an unexpected exit is fatal at once', { timeout: 30_000 }, async (t) => {
+  const dataDir = await tempDataDir(t);
+  const client = await SidecarClient.start(startOptions(dataDir, { restart: false }));
+  t.after(() => client.close());
+  const fatal = waitFor(client, 'fatal');
+  process.kill(client.pid, 'SIGKILL');
+  assert.match((await fatal).reason, /restarting is disabled/);
+  await assert.rejects(client.ping(), { code: 'ERR_SIDECAR_FATAL' });
+});
+
+test('EPIPE on stdin: no crash, the pending call is rejected', { timeout: 30_000 }, async (t) => {
+  // Not a sidecar: a process that closes its stdin at once and lingers, so every write hits a broken pipe.
+  const script = "require('fs').closeSync(0); process.stdout.write('ready\\n'); setTimeout(() => {}, 20000);";
+  const client = await SidecarClient.start({ command: process.execPath, args: ['-e', script], initialize: false, restart: false, closeTimeoutMs: 200 });
+  t.after(() => client.close());
+  await waitFor(client, 'protocolError', (e) => e.line === 'ready'); // stdin is closed by now
+  const err = await client.ping().catch((e) => e);
+  assert.ok(err instanceof SidecarConnectionError, String(err));
+  assert.equal(err.code, 'ERR_SIDECAR_EPIPE');
+  // A second call fails the same way, synchronously known broken.
+  await assert.rejects(client.ping(), { code: 'ERR_SIDECAR_EPIPE' });
+  const exit = await client.close();
+  assert.ok(exit.signal === 'SIGTERM' || exit.code !== null);
+});
+
+test('a command that cannot be started rejects start()', { timeout: 10_000 }, async () => {
+  await assert.rejects(SidecarClient.start({ command: '/nonexistent/chat-sidecar' }), { code: 'ERR_SIDECAR_SPAWN' });
+});
+
+test('no orphan: when the Node process exits, its sidecar goes too', { timeout: 30_000 }, async (t) => {
+  const dataDir = await tempDataDir(t);
+  // A Node program that starts a sidecar, prints its pid and exits without closing the client.
+  const clientUrl = new URL('../src/sidecar.js', import.meta.url).href;
+  const opts = startOptions(dataDir);
+  const program = `
+    const { SidecarClient } = await import(${JSON.stringify(clientUrl)});
+    const c = await SidecarClient.start(${JSON.stringify(opts)});
+    await c.ping();
+    console.log(JSON.stringify({ pid: c.pid }));
+    process.exit(0);
+  `;
+  const node = spawn(process.execPath, ['--input-type=module', '-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(createInterface({ input: node.stdout }), 'line');
+  const { pid } = JSON.parse(line);
+  const [code] = await once(node, 'close');
+  assert.equal(code, 0);
+  // The exit hook sent SIGTERM; the sidecar exits within 2 s. It is not our child, so there is no event to
+  // await: poll its pid (bounded by the test timeout).
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(alive(pid), false);
+});
