@@ -334,7 +334,7 @@ function generate(openrpc, notifications, sources) {
   const clientNotifications = [];
   for (const m of openrpc.methods) {
     const base = pascal(m.name);
-    const paramsName = `${base}Params`;
+    const paramsName = schemas[`${base}Params`] === undefined ? `${base}Params` : `${base}MethodParams`;
     const resultName = `${base}Result`;
     const params = m.params || [];
     const props = {};
@@ -364,9 +364,16 @@ function generate(openrpc, notifications, sources) {
       clientNotifications.push(entry);
       continue;
     }
-    w(docLines({ description: `Result of \`${m.name}\`.` }, ''));
-    w(`export type ${resultName} = ${rpc.type(m.result.schema, '')};`);
-    w();
+    const resultType = rpc.type(m.result.schema, '');
+    if (schemas[resultName] !== undefined) {
+      // `initialize` -> InitializeResult is already the component: use it as is, or pick another name.
+      if (resultType !== resultName) entry.resultName = `${base}MethodResult`;
+    }
+    if (entry.resultName !== resultType) {
+      w(docLines({ description: `Result of \`${m.name}\`.` }, ''));
+      w(`export type ${entry.resultName} = ${resultType};`);
+      w();
+    }
     requests.push(entry);
   }
 

@@ -264,7 +264,9 @@ export class SidecarClient extends SidecarMethods {
     const session = await this._whenReady();
     const msg = { jsonrpc: '2.0', method };
     if (params !== undefined) msg.params = params;
-    await new Promise((resolve, reject) => this._writeTo(session, msg, (err) => (err ? reject(err) : resolve())));
+    await /** @type {Promise<void>} */ (
+      new Promise((resolve, reject) => this._writeTo(session, msg, (err) => (err ? reject(err) : resolve())))
+    );
   }
 
   // ------------------------------------------------------------------------------------------- close
@@ -303,7 +305,9 @@ export class SidecarClient extends SidecarMethods {
     if (!session.stdinBroken) {
       const shutdown = this._callOn(session, 'shutdown');
       await within(shutdown, left());
-      await new Promise((resolve) => this._writeTo(session, { jsonrpc: '2.0', method: 'exit' }, () => resolve()));
+      await /** @type {Promise<void>} */ (
+        new Promise((resolve) => this._writeTo(session, { jsonrpc: '2.0', method: 'exit' }, () => resolve()))
+      );
     }
     try {
       session.child.stdin.end();
@@ -439,7 +443,7 @@ export class SidecarClient extends SidecarMethods {
     if (child.pid !== undefined) trackChild(child);
 
     child.on('spawn', () => session.spawned.resolve());
-    child.on('error', (err) => {
+    child.on('error', (/** @type {NodeJS.ErrnoException} */ err) => {
       // Spawn failure (ENOENT, EACCES): 'close' follows. A failed kill() also lands here: ignore it.
       if (child.pid === undefined) {
         session.spawnError = err;

@@ -532,9 +532,6 @@ export interface InitializeParams {
   processId?: number | null;
 }
 
-/** Result of `initialize`. */
-export type InitializeResult = InitializeResult;
-
 /** Params of `ping`: Liveness check. */
 export type PingParams = Record<string, never>;
 
