@@ -124,7 +124,10 @@ export type ClientState = 'starting' | 'running' | 'restarting' | 'closing' | 'c
 
 export declare class SidecarClient extends EventEmitter {
   static start(options: StartOptions): Promise<SidecarClient>;
+  /** Use the static start(), or `new` + listeners + start() to catch events from the very first moment. */
   constructor(options: StartOptions);
+  /** Spawn and initialize a client made with `new`; resolves with the client. Idempotent. */
+  start(): Promise<this>;
 
   readonly state: ClientState;
   readonly pid: number | undefined;

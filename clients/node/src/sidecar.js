@@ -132,8 +132,18 @@ export class SidecarClient extends SidecarMethods {
    */
   static async start(options) {
     const client = new SidecarClient(options);
-    await client._startFirst();
+    await client.start();
     return client;
+  }
+
+  /**
+   * Start a client made with `new SidecarClient(options)`: lets listeners (e.g. 'stderr') be attached before the
+   * process runs. Same contract as the static start(); calling it twice returns the same promise.
+   * @returns {Promise<this>}
+   */
+  start() {
+    if (!this._startPromise) this._startPromise = this._startFirst().then(() => this);
+    return this._startPromise;
   }
 
   /** @param {StartOptions} options  (use SidecarClient.start) */
@@ -165,6 +175,7 @@ export class SidecarClient extends SidecarMethods {
     this._restartTimes = [];
     this._restartTimer = null;
     this._closePromise = null;
+    this._startPromise = null;
     this._fatalError = null;
     /** The last `initialize` result (refreshed after every restart). */
     this.initializeResult = null;

@@ -177,3 +177,17 @@ test('every method of openrpc.json has a wrapper; $/cancelRequest and AbortSigna
   await cancelled2; // the sidecar got $/cancelRequest and stopped the agent
   assert.deepEqual(await client.ping(), {});
 });
+
+test("stderr log lines arrive parsed as the 'stderr' event", { timeout: 30_000 }, async (t) => {
+  const dataDir = await tempDataDir(t);
+  const opts = startOptions(dataDir);
+  opts.args = opts.args.filter((a, i, all) => a !== '--log-level' && all[i - 1] !== '--log-level');
+  const client = new SidecarClient({ ...opts, args: [...opts.args, '--log-level', 'info'] });
+  const ready = waitFor(client, 'stderr', (r) => r.msg === 'ready');
+  await client.start(); // listener attached before the process runs
+  t.after(() => client.close());
+  const record = await ready;
+  assert.equal(record.level, 'info');
+  assert.equal(record.logger, 'sidecar.app');
+  assert.equal(typeof record.ts, 'string');
+});
