@@ -228,6 +228,13 @@ export class SidecarClient extends SidecarMethods {
       settle.reject(signal.reason);
       return { id, result: settle.promise };
     }
+    // JSON-RPC params are an object (or array) or absent. null is sent as absent: the sidecar answers a
+    // `params: null` request with an error whose id is null, which no client could match to its call.
+    if (params === null) params = undefined;
+    if (params !== undefined && typeof params !== 'object') {
+      settle.reject(new TypeError(`params of ${method} must be an object, got ${typeof params}`));
+      return { id, result: settle.promise };
+    }
     this._pending.set(id, entry);
     if (signal) {
       const onAbort = () => {
@@ -274,7 +281,7 @@ export class SidecarClient extends SidecarMethods {
   async notify(method, params) {
     const session = await this._whenReady();
     const msg = { jsonrpc: '2.0', method };
-    if (params !== undefined) msg.params = params;
+    if (params !== undefined && params !== null) msg.params = params;
     await /** @type {Promise<void>} */ (
       new Promise((resolve, reject) => this._writeTo(session, msg, (err) => (err ? reject(err) : resolve())))
     );

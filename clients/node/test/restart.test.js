@@ -158,3 +158,24 @@ test('no orphan: when the Node process exits, its sidecar goes too', { timeout: 
   while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
   assert.equal(alive(pid), false);
 });
+
+test('no orphan: when the Node process is SIGKILLed (no exit handlers), its sidecar goes too', { timeout: 30_000 }, async (t) => {
+  const dataDir = await tempDataDir(t);
+  const clientUrl = new URL('../src/sidecar.js', import.meta.url).href;
+  const program = `
+    const { SidecarClient } = await import(${JSON.stringify(clientUrl)});
+    const c = await SidecarClient.start(${JSON.stringify(startOptions(dataDir))});
+    await c.ping();
+    console.log(JSON.stringify({ pid: c.pid }));
+    setInterval(() => {}, 1000);
+  `;
+  const node = spawn(process.execPath, ['--input-type=module', '-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(createInterface({ input: node.stdout }), 'line');
+  const { pid } = JSON.parse(line);
+  node.kill('SIGKILL');
+  await once(node, 'close');
+  // stdin EOF (the pipe's writer died) and the processId watch from initialize both end it, within 2 s.
+  const t0 = Date.now();
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(Date.now() - t0 < 2500, `the sidecar outlived its parent by ${Date.now() - t0} ms`);
+});

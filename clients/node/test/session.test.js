@@ -143,6 +143,10 @@ test('error responses reject with RpcError {code, message, data}', { timeout: 30
   assert.equal(blank.code, ERROR_CODES.Validation);
   assert.equal(blank.kind, 'validation');
 
+  // params: null is sent as absent (the sidecar would answer it with id null); a non-object is refused here.
+  assert.deepEqual(await client.call('ping', null), {});
+  await assert.rejects(client.call('ping', 'text'), TypeError);
+
   // The process survived all of them.
   assert.deepEqual(await client.ping(), {});
 });
@@ -190,4 +194,26 @@ test("stderr log lines arrive parsed as the 'stderr' event", { timeout: 30_000 }
   assert.equal(record.level, 'info');
   assert.equal(record.logger, 'sidecar.app');
   assert.equal(typeof record.ts, 'string');
+});
+
+test('close() during a streaming turn: the turn still answers (agents cancelled), then exit code 0', { timeout: 30_000 }, async (t) => {
+  const dataDir = await tempDataDir(t);
+  const client = await SidecarClient.start(startOptions(dataDir));
+  t.after(() => client.close());
+  const { conversation } = await setUpConversation((m, p) => client.call(m, p), {
+    agents: [
+      { name: 'Sleepy', model: 'demo-slow', demo: true },
+      { name: 'Dozy', model: 'demo-slow', demo: true },
+    ],
+  });
+  const streaming = waitFor(client, 'agent:update', (u) => u.status === 'streaming');
+  const allComplete = waitFor(client, 'all:complete');
+  const turn = client.processUserMessage({ conversationId: conversation.id, content: 'A long story, please.' });
+  await streaming;
+  const closing = client.close();
+  const result = await turn;
+  assert.equal(result.totalAgents, 2);
+  assert.equal(result.cancelledAgents, 2);
+  await allComplete;
+  assert.deepEqual(await closing, { code: 0, signal: null });
 });
