@@ -53,6 +53,7 @@ def serve_stdio(settings: Settings) -> None:
 
     from sidecar.app import serve
     from sidecar.logs import configure_logging
+    from storage.migrations import SchemaTooNewError
 
     configure_logging(settings.log_level, settings.log_file)
     code = 0
@@ -60,6 +61,9 @@ def serve_stdio(settings: Settings) -> None:
         anyio.run(serve, settings, 0, protocol_fd)
     except KeyboardInterrupt:
         pass
+    except SchemaTooNewError as exc:  # our own message, safe to log: the client can tell the user why
+        logger.bind(reason=str(exc)).error("cannot open the database")
+        code = 1
     except BaseException:
         logger.exception("fatal error")
         code = 1

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from peewee import Model
 
 from sidecar.errors import InvalidParams, NotFound, RuleViolation
+from storage.ids import IdFactory
 
 M = TypeVar("M", bound=Model)
 
@@ -62,3 +63,11 @@ def dump_json(value: Any) -> str | None:
 
 def load_json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def stamp_if_changed(row: Model, before: dict[str, Any], ids: IdFactory) -> bool:
+    """Bump `updated_at` only when a value really changed: an update with nothing new leaves the row as it is."""
+    if row.__data__ == before:
+        return False
+    row.updated_at = ids.next()[1]
+    return True

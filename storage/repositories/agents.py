@@ -9,7 +9,15 @@ from peewee import Model
 from sidecar.errors import Conflict
 from storage.ids import IdFactory, to_iso
 from storage.models import Agent, ConversationAgent, LlmConfig, Personality, Role
-from storage.repositories._common import dump_json, get_row, load_json, not_null, optional_text, require_text
+from storage.repositories._common import (
+    dump_json,
+    get_row,
+    load_json,
+    not_null,
+    optional_text,
+    require_text,
+    stamp_if_changed,
+)
 
 WHAT = "Agent"
 
@@ -78,6 +86,7 @@ def create_agent(ids: IdFactory, params: dict[str, Any]) -> dict[str, Any]:
 def update_agent(ids: IdFactory, agent_id: str, params: dict[str, Any]) -> dict[str, Any]:
     with Agent._meta.database.atomic():
         row = get_row(Agent, agent_id, WHAT)
+        before = dict(row.__data__)
         if "name" in params:
             row.name = require_text("name", not_null("name", params["name"]))
         if "model" in params:
@@ -94,8 +103,8 @@ def update_agent(ids: IdFactory, agent_id: str, params: dict[str, Any]) -> dict[
                 setattr(row, column, params[field])
         if "timeoutMs" in params:
             row.timeout_ms = params["timeoutMs"] or 60000  # null restores the default
-        row.updated_at = ids.next()[1]
-        row.save()
+        if stamp_if_changed(row, before, ids):
+            row.save()
     return to_wire(row)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from storage.ids import IdFactory, to_iso
 from storage.models import Conversation, ConversationAgent, Message
-from storage.repositories._common import get_row, not_null, require_text
+from storage.repositories._common import get_row, not_null, require_text, stamp_if_changed
 
 WHAT = "Conversation"
 DEFAULT_TITLE = "New Conversation"
@@ -51,12 +51,13 @@ def create_conversation(ids: IdFactory, params: dict[str, Any]) -> dict[str, Any
 def update_conversation(ids: IdFactory, conversation_id: str, params: dict[str, Any]) -> dict[str, Any]:
     with Conversation._meta.database.atomic():
         row = get_row(Conversation, conversation_id, WHAT)
+        before = dict(row.__data__)
         if "title" in params:
             row.title = require_text("title", not_null("title", params["title"]))
         if "chatMode" in params:
             row.chat_mode = not_null("chatMode", params["chatMode"])
-        row.updated_at = ids.next()[1]
-        row.save()
+        if stamp_if_changed(row, before, ids):
+            row.save()
     return to_wire(row)
 
 

@@ -10,7 +10,7 @@ from sidecar.errors import Conflict
 from storage.ids import IdFactory, to_iso
 from storage.models import Agent, LlmConfig
 from storage.records import LlmConfigRecord
-from storage.repositories._common import get_row, not_null, require_text
+from storage.repositories._common import get_row, not_null, require_text, stamp_if_changed
 
 WHAT = "LLM config"
 
@@ -107,6 +107,7 @@ def create_llm_config(ids: IdFactory, params: dict[str, Any]) -> dict[str, Any]:
 def update_llm_config(ids: IdFactory, config_id: str, params: dict[str, Any]) -> dict[str, Any]:
     with LlmConfig._meta.database.atomic():
         row = get_row(LlmConfig, config_id, WHAT)
+        before = dict(row.__data__)
         if "customName" in params:
             row.custom_name = require_text("customName", not_null("customName", params["customName"]))
             _check_unique_name(row.custom_name, config_id)
@@ -116,8 +117,8 @@ def update_llm_config(ids: IdFactory, config_id: str, params: dict[str, Any]) ->
             row.use_auth_header = not_null("useAuthHeader", params["useAuthHeader"])
         base_url = params["baseUrl"] if "baseUrl" in params else row.base_url
         row.base_url = normalize_base_url(row.provider, base_url)  # re-trimmed when the provider changes too
-        row.updated_at = ids.next()[1]
-        _save(row, force_insert=False)
+        if stamp_if_changed(row, before, ids):
+            _save(row, force_insert=False)
     return to_wire(row)
 
 

@@ -8,7 +8,15 @@ from sidecar.errors import Conflict
 from storage.ids import IdFactory
 from storage.models import Agent, Personality
 from storage.records import PersonalityRecord
-from storage.repositories._common import dump_json, get_row, load_json, not_null, plain_text, require_text
+from storage.repositories._common import (
+    dump_json,
+    get_row,
+    load_json,
+    not_null,
+    plain_text,
+    require_text,
+    stamp_if_changed,
+)
 
 WHAT = "Personality"
 
@@ -52,14 +60,15 @@ def create_personality(ids: IdFactory, params: dict[str, Any]) -> dict[str, Any]
 def update_personality(ids: IdFactory, personality_id: str, params: dict[str, Any]) -> dict[str, Any]:
     with Personality._meta.database.atomic():
         row = get_row(Personality, personality_id, WHAT)
+        before = dict(row.__data__)
         if "name" in params:
             row.name = require_text("name", not_null("name", params["name"]))
         if "behaviors" in params:  # the whole map is replaced: a trait left out is gone
             row.behaviors = dump_json(params["behaviors"] or {})
         if "customInstructions" in params:
             row.custom_instructions = plain_text("customInstructions", params["customInstructions"] or "")
-        row.updated_at = ids.next()[1]
-        row.save()
+        if stamp_if_changed(row, before, ids):
+            row.save()
     return to_wire(row)
 
 

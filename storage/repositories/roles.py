@@ -8,7 +8,7 @@ from sidecar.errors import Conflict
 from storage.ids import IdFactory
 from storage.models import Agent, Role
 from storage.records import RoleRecord
-from storage.repositories._common import get_row, not_null, plain_text, require_text
+from storage.repositories._common import get_row, not_null, plain_text, require_text, stamp_if_changed
 
 WHAT = "Role"
 
@@ -45,14 +45,15 @@ def create_role(ids: IdFactory, params: dict[str, Any]) -> dict[str, Any]:
 def update_role(ids: IdFactory, role_id: str, params: dict[str, Any]) -> dict[str, Any]:
     with Role._meta.database.atomic():
         row = get_row(Role, role_id, WHAT)
+        before = dict(row.__data__)
         if "name" in params:
             row.name = require_text("name", not_null("name", params["name"]))
         if "description" in params:
             row.description = plain_text("description", params["description"] or "")
         if "systemPrompt" in params:
             row.system_prompt = require_text("systemPrompt", not_null("systemPrompt", params["systemPrompt"]))
-        row.updated_at = ids.next()[1]
-        row.save()
+        if stamp_if_changed(row, before, ids):
+            row.save()
     return to_wire(row)
 
 

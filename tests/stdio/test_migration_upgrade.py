@@ -167,6 +167,7 @@ def test_a_database_from_a_newer_sidecar_is_refused_and_left_untouched(
     sidecar = spawn_sidecar(data_dir)
     assert sidecar.wait_exit() != 0
     assert bytes(sidecar.stdout_bytes) == b"", "nothing but frames on stdout, and there was nothing to answer"
+    assert any("newer than this sidecar supports" in line for line in sidecar.stderr_lines), "the log says why"
     assert _user_version(database) == LATEST_VERSION + 1
     assert _columns(database, "from_the_future") == ["x"]
     with sqlite3.connect(database) as connection:
