@@ -92,8 +92,12 @@ class Dispatcher:
         return answered or None
 
     async def _answer_message(self, message: Any) -> Any:
-        if not isinstance(message, dict):
-            return error_response(None, INVALID_REQUEST, "Invalid request")
+        if isinstance(message, dict) and message.get("params", {}) is None:
+            message = {k: v for k, v in message.items() if k != "params"}  # LSP clients send null for "none"
+        problem = _envelope_problem(message)
+        if problem is not None:
+            data = {"kind": "invalid_request", "reason": problem}
+            return error_response(_id_of(message), INVALID_REQUEST, "Invalid request", data)
         method = message.get("method")
         is_request = "id" in message
         if method == "$/cancelRequest":
@@ -157,6 +161,27 @@ def _adapt(name: str, handler: Handler) -> Callable[..., Awaitable[Any]]:
 
     call.__name__ = name
     return call
+
+
+_ENVELOPE_MEMBERS = frozenset({"jsonrpc", "id", "method", "params"})
+
+
+def _envelope_problem(message: Any) -> str | None:
+    """Why a message is not a JSON-RPC 2.0 request or notification, or None when it is one."""
+    if not isinstance(message, dict):
+        return "a request must be an object"
+    if message.get("jsonrpc") != "2.0":
+        return 'jsonrpc must be "2.0"'
+    if not isinstance(message.get("method"), str):
+        return "method must be a string"
+    if "id" in message and message["id"] is not None and not _is_plain_id(message["id"]):
+        return "id must be a string, an integer or null"
+    if "params" in message and not isinstance(message["params"], dict | list):
+        return "params must be an object"
+    extra = sorted(set(message) - _ENVELOPE_MEMBERS)
+    if extra:
+        return f"unknown member: {extra[0]}"
+    return None
 
 
 def _null_result(message: dict[str, Any]) -> dict[str, Any]:

@@ -248,3 +248,26 @@ def test_stray_writes_to_fd_1_from_a_handler_never_reach_stdout(
     assert b"stray" not in sidecar.stdout_bytes and b"child process" not in sidecar.stdout_bytes
     stderr = "\n".join(sidecar.stderr_lines)
     assert "stray print from a handler" in stderr and "a child process writes" in stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "reason_part"),
+    [
+        (b'{"jsonrpc":"1.0","id":"v","method":"ping"}', "jsonrpc"),
+        (b'{"jsonrpc":"2.0","id":"v","method":"ping","extra":1}', "extra"),
+        (b'{"jsonrpc":"2.0","id":"v","method":5}', "method"),
+        (b'{"jsonrpc":"2.0","id":"v","method":"ping","params":"x"}', "params"),
+    ],
+)
+def test_an_invalid_request_whose_id_is_readable_is_answered_with_that_id(
+    sidecar: Sidecar, body: bytes, reason_part: str
+) -> None:
+    sidecar.send_raw(body)
+    error = sidecar.response("v")["error"]
+    assert error["code"] == -32600
+    assert error["data"]["kind"] == "invalid_request" and reason_part in error["data"]["reason"]
+
+
+def test_null_params_mean_no_params(sidecar: Sidecar) -> None:
+    sidecar.send({"jsonrpc": "2.0", "id": "n", "method": "ping", "params": None})
+    assert sidecar.response("n")["result"] == {}
