@@ -63,9 +63,9 @@ def test_invalid_utf8_is_a_parse_error(sidecar: Sidecar) -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        b'{"jsonrpc": "1.0", "id": 1, "method": "ping"}',
-        b'{"id": 1, "method": "ping"}',
-        b'{"jsonrpc": "2.0", "id": 1}',
+        b'{"jsonrpc": "1.0", "method": "ping"}',
+        b'{"method": "ping"}',
+        b'{"jsonrpc": "2.0"}',
         b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "ping"}',
         b"42",
         b"[]",
@@ -256,6 +256,8 @@ def test_stray_writes_to_fd_1_from_a_handler_never_reach_stdout(
         (b'{"jsonrpc":"1.0","id":"v","method":"ping"}', "jsonrpc"),
         (b'{"jsonrpc":"2.0","id":"v","method":"ping","extra":1}', "extra"),
         (b'{"jsonrpc":"2.0","id":"v","method":5}', "method"),
+        (b'{"id":"v","method":"ping"}', "jsonrpc"),
+        (b'{"jsonrpc":"2.0","id":"v"}', "method"),
         (b'{"jsonrpc":"2.0","id":"v","method":"ping","params":"x"}', "params"),
     ],
 )
