@@ -141,11 +141,11 @@ def test_a_mixed_batch_gets_one_array_with_one_answer_per_request(sidecar: Sidec
     ]
     sidecar.send(batch)
     answers = {json.dumps(a.get("id")): a for a in sidecar.wait_batch()}
-    assert set(answers) == {"1", "3", "4", "null", '"six"'}
+    assert set(answers) == {"1", "3", "4", "5", '"six"'}
     assert answers["1"]["result"] == {}
     assert answers["3"]["error"]["code"] == -32601
     assert answers["4"]["error"]["code"] == -32602
-    assert answers["null"]["error"]["code"] == -32600
+    assert answers["5"]["error"]["code"] == -32600
     assert isinstance(answers['"six"']["result"], list)
 
 
