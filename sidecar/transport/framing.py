@@ -107,7 +107,9 @@ class FrameDecoder:
             length = _content_length(bytes(self._buffer[:end]))
             if length is None:
                 frames.append(BadFrame("bad_header", "the frame header has no valid Content-Length"))
-                self._resync(end + len(_HEADER_END))
+                # From the next byte, not past this header: the tail of a frame whose length was too short
+                # sits in front of the next real header, and skipping the whole "header" would eat that frame.
+                self._resync(1)
                 continue
             body_start = end + len(_HEADER_END)
             if length > self._max:
