@@ -128,7 +128,7 @@ def is_process_alive(pid: int) -> bool:
         return _is_alive_windows(pid)
     try:
         os.kill(pid, 0)  # signal 0 only checks existence (on POSIX; on Windows it would kill)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: a pid too large for pid_t cannot exist
         return False
     except PermissionError:
         return True
