@@ -164,6 +164,20 @@ def _bodies(fake: FakeProvider, model: str) -> list[dict[str, Any]]:
     return [r.body for r in requests_for(fake, model)]
 
 
+def _seen_by(me: str, replied: list[str], reply: dict[str, str]) -> list[dict[str, str]]:
+    """Turn 2 as `me` must see it: own reply as assistant, others' as "<Name>: " user turns, same roles merged."""
+    turns = [("user", "First question")]
+    turns += [("assistant", reply[n]) if n == me else ("user", f"{n}: {reply[n]}") for n in replied]
+    turns.append(("user", "Second question"))
+    merged: list[dict[str, str]] = []
+    for role, content in turns:
+        if merged and merged[-1]["role"] == role:
+            merged[-1]["content"] += "\n\n" + content
+        else:
+            merged.append({"role": role, "content": content})
+    return merged
+
+
 def test_agents_see_their_own_replies_as_assistant_and_others_as_named_user_turns(
     sidecar: Sidecar, fake: FakeProvider
 ) -> None:
@@ -182,16 +196,9 @@ def test_agents_see_their_own_replies_as_assistant_and_others_as_named_user_turn
     second = ask(sidecar, room, "Second question")
     assert second["successfulAgents"] == 2 and first["successfulAgents"] == 2
     ann_2, ben_2 = _bodies(fake, "gpt-ann-words-4")[1], _bodies(fake, "claude-ben-words-4")[1]
-    assert ann_2["messages"][1:] == [
-        {"role": "user", "content": "First question"},
-        {"role": "assistant", "content": reply["Ann"]},
-        {"role": "user", "content": f"Ben: {reply['Ben']}\n\nSecond question"},
-    ]
-    assert ben_2["messages"] == [
-        {"role": "user", "content": f"First question\n\nAnn: {reply['Ann']}"},
-        {"role": "assistant", "content": reply["Ben"]},
-        {"role": "user", "content": "Second question"},
-    ]
+    replied = [room.name_of(r["conversationAgentId"]) for r in rows if r["role"] == "agent"]  # first text first
+    assert ann_2["messages"][1:] == _seen_by("Ann", replied, reply)
+    assert ben_2["messages"] == _seen_by("Ben", replied, reply)
     # Anthropic: the system prompt is top-level with max_tokens; OpenAI: a first `system` message.
     assert isinstance(ben_2["system"], str) and ben_2["system"] and ben_2["max_tokens"] >= 1
     assert ann_2["messages"][0]["role"] == "system" and ann_2["messages"][0]["content"]
