@@ -44,7 +44,7 @@ class Dispatcher:
     def __init__(self, methods: Mapping[str, Handler], services: Services, send: Send) -> None:
         self._services = services
         self._send = send
-        self._methods = {name: _adapt(name, handler) for name, handler in methods.items()}
+        self._methods = {name: self._adapt(name, handler) for name, handler in methods.items()}
         self._inflight: dict[RequestId, anyio.CancelScope] = {}
 
     async def handle_frame(self, frame: Frame) -> None:
@@ -114,19 +114,11 @@ class Dispatcher:
 
     async def _answer_request(self, message: dict[str, Any]) -> Any:
         request_id = message["id"]
+        # The handler runs in a child task of jsonrpcserver's asyncio.gather; it reads the id from here.
         token = current_request_id.set(request_id if _is_plain_id(request_id) else None)
         try:
-            with anyio.CancelScope() as scope:
-                if _is_plain_id(request_id):
-                    self._inflight[request_id] = scope
-                reply = await self._dispatch(message)
-            if scope.cancelled_caught:
-                error = RequestCancelled("Request cancelled")
-                return error_response(request_id, error.code, error.message)
-            return reply
+            return await self._dispatch(message)
         finally:
-            if _is_plain_id(request_id) and self._inflight.get(request_id) is scope:
-                del self._inflight[request_id]
             current_request_id.reset(token)
 
     async def _dispatch(self, message: dict[str, Any]) -> Any:
@@ -143,24 +135,45 @@ class Dispatcher:
             scope.cancel()
 
 
-def _adapt(name: str, handler: Handler) -> Callable[..., Awaitable[Any]]:
-    """Wrap a handler for jsonrpcserver: params checked against the schema, errors mapped, nothing leaked."""
+    def _adapt(self, name: str, handler: Handler) -> Callable[..., Awaitable[Any]]:
+        """Wrap a handler for jsonrpcserver: params checked against the schema, errors mapped, nothing leaked.
 
-    async def call(services: Services, /, *positional: Any, **params: Any) -> Any:
-        try:
-            if positional:
-                raise InvalidParams("params", "params must be an object")
-            checked = validate_params(name, params)
-            return Success(await handler(services, checked))
-        except SidecarError as exc:
-            raise JsonRpcError(exc.code, exc.message, exc.data or None) from None
-        except Exception as exc:
-            ref = uuid.uuid4().hex[:12]
-            logger.opt(exception=exc).bind(method=name, ref=ref).error("internal error in a method")
-            raise JsonRpcError(INTERNAL_ERROR, "Internal error", {"ref": ref}) from None
+        The request's cancel scope is opened here, inside the task that runs the handler: jsonrpcserver
+        runs methods under asyncio.gather, whose native cancellation would break the handler's shields.
+        """
 
-    call.__name__ = name
-    return call
+        async def call(services: Services, /, *positional: Any, **params: Any) -> Any:
+            request_id = current_request_id.get()
+            with anyio.CancelScope() as scope:
+                if request_id is not None:
+                    self._inflight[request_id] = scope
+                try:
+                    result = await _run_handler(name, handler, services, positional, params)
+                finally:
+                    if request_id is not None and self._inflight.get(request_id) is scope:
+                        del self._inflight[request_id]
+            if scope.cancelled_caught:
+                cancelled = RequestCancelled("Request cancelled")
+                raise JsonRpcError(cancelled.code, cancelled.message) from None
+            return Success(result)
+
+        call.__name__ = name
+        return call
+
+
+async def _run_handler(
+    name: str, handler: Handler, services: Services, positional: tuple[Any, ...], params: dict[str, Any]
+) -> Any:
+    try:
+        if positional:
+            raise InvalidParams("params", "params must be an object")
+        return await handler(services, validate_params(name, params))
+    except SidecarError as exc:
+        raise JsonRpcError(exc.code, exc.message, exc.data or None) from None
+    except Exception as exc:
+        ref = uuid.uuid4().hex[:12]
+        logger.opt(exception=exc).bind(method=name, ref=ref).error("internal error in a method")
+        raise JsonRpcError(INTERNAL_ERROR, "Internal error", {"ref": ref}) from None
 
 
 _ENVELOPE_MEMBERS = frozenset({"jsonrpc", "id", "method", "params"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,7 +62,7 @@ class ChatEngine:
             await send_all_complete(self._emit, conversation_id, trigger.id)
             return _processing_result(trigger.id, [], started)
         results: list[dict[str, Any]] = []
-        await _in_own_task(self._fan_out, enabled, participants, history, trigger.id, results)
+        await self._fan_out(enabled, participants, history, trigger.id, results)
         order = {p.conversation_agent_id: index for index, p in enumerate(enabled)}
         results.sort(key=lambda result: order[result["conversationAgentId"]])
         return _processing_result(trigger.id, results, started)
@@ -80,7 +80,7 @@ class ChatEngine:
             await self._db.run(turns.delete_turn_rows, target.conversation_agent_id, trigger.id)
             history = await self._db.run(turns.load_history, conversation_id)
             results: list[dict[str, Any]] = []
-            await _in_own_task(self._settle_turn, [(target, scope)], participants, history, trigger.id, results)
+            await self._settle_turn([(target, scope)], participants, history, trigger.id, results)
         return results[0]
 
     async def _fan_out(
@@ -211,16 +211,6 @@ class ChatEngine:
         with anyio.move_on_after(0.5):
             for provider in providers:
                 await _close_quietly(provider)
-
-
-async def _in_own_task(fn: Callable[..., Awaitable[None]], *args: Any) -> None:
-    """Await `fn` in a child task, so only anyio cancellation reaches it and its shielded settling holds.
-
-    The caller's task may be cancelled natively (jsonrpcserver runs each method under `asyncio.gather`, and
-    `$/cancelRequest` cancels that gather again and again); a shield in that task would not stop it.
-    """
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(fn, *args)
 
 
 async def _close_quietly(provider: Provider) -> None:
