@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import threading
 import traceback
@@ -16,35 +15,7 @@ from typing import Any, TextIO
 
 from loguru import logger
 
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-# Shapes of keys and auth headers, caught even when a secret was never registered.
-_KEY_PATTERNS = re.compile(
-    r"(sk-(?:ant-|proj-)?[A-Za-z0-9_\-]{8,})"
-    r"|((?i:bearer)\s+[A-Za-z0-9._\-~+/=]{8,})"
-    r"|((?i:x-api-key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{8,})"
-)
-REDACTED = "[REDACTED]"
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret so no later log line can carry it."""
-    if value and len(value) >= 4:
-        with _secrets_lock:
-            _secrets.add(value)
-
-
-def redact(text: str) -> str:
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-        escaped = json.dumps(secret)[1:-1]  # the same secret as it appears inside a JSON string
-        if escaped != secret and escaped in text:
-            text = text.replace(escaped, REDACTED)
-    return _KEY_PATTERNS.sub(REDACTED, text)
+from sidecar.redaction import redact
 
 
 class _JsonSink:

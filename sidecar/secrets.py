@@ -15,7 +15,7 @@ import keyring.errors
 from loguru import logger
 
 from sidecar.errors import SecretStorageError
-from sidecar.logs import register_secret
+from sidecar.redaction import register_secret
 from sidecar.settings import SecretStoreKind
 
 SERVICE_NAME = "chat-sidecar"

@@ -22,6 +22,7 @@ from sidecar.chat.echo import EchoPrefixStripper
 from sidecar.chat.events import COALESCE_SECONDS, AgentUpdates
 from sidecar.chat.retries import MAX_ATTEMPTS, retry_delay
 from sidecar.providers.base import Provider, ProviderError, Usage
+from sidecar.redaction import StreamRedactor
 from storage.db import Database
 from storage.ids import IdFactory
 from storage.records import ParticipantRecord
@@ -41,6 +42,7 @@ class AgentRun:
     updates: AgentUpdates
     started: float = field(default_factory=anyio.current_time)
     stripper: EchoPrefixStripper = field(init=False)
+    redactor: StreamRedactor = field(default_factory=StreamRedactor)
     message_id: str | None = None
     text: str = ""  # saved (and sent) so far
     pending: str = ""  # ready to send, waiting for the coalescing window
@@ -52,6 +54,14 @@ class AgentRun:
 
     def __post_init__(self) -> None:
         self.stripper = EchoPrefixStripper(self.participant.agent_name)
+
+    def accept_text(self, delta: str) -> None:
+        """Provider text → without any API key (an untrusted provider may echo one) → without a name echo."""
+        self.pending += self.stripper.feed(self.redactor.feed(delta))
+
+    def release_held_text(self) -> None:
+        """The reply is over: whatever the filters held back is text too."""
+        self.pending += self.stripper.feed(self.redactor.finish()) + self.stripper.finish()
 
     def elapsed_ms(self, moment: float | None = None) -> int:
         return round(((moment if moment is not None else anyio.current_time()) - self.started) * 1000)
@@ -149,14 +159,14 @@ class AgentCaller:
                     self._take_text(run, item, now)
                 if run.pending and now - run.last_flush >= COALESCE_SECONDS:
                     await self._flush(run)
-        run.pending += run.stripper.finish()
+        run.release_held_text()
         await self._flush(run)
 
     def _take_text(self, run: AgentRun, delta: str, now: float) -> None:
         if not run.provider_text_seen:
             run.provider_text_seen = True
             run.first_token_at = now
-        run.pending += run.stripper.feed(delta)
+        run.accept_text(delta)
 
     async def _flush(self, run: AgentRun) -> None:
         """Save the pending text, then send it: the row exists before any update names it."""
@@ -199,7 +209,7 @@ class AgentCaller:
 
     async def _settle_error_unshielded(self, run: AgentRun, error: ProviderError) -> dict[str, Any]:
         p = run.participant
-        run.pending += run.stripper.finish()
+        run.release_held_text()
         await self._flush(run)
         if run.message_id is not None:
             await self._db.run(turns.finish_reply, run.message_id, "error", run.text, _usage_wire(run))
@@ -224,7 +234,7 @@ class AgentCaller:
         return _result(run, "error", messageId=notice.id, **fields)
 
     async def _settle_cancelled_unshielded(self, run: AgentRun) -> dict[str, Any]:
-        run.pending += run.stripper.finish()
+        run.release_held_text()
         await self._flush(run)
         if run.message_id is not None:
             await self._db.run(turns.finish_reply, run.message_id, "cancelled", run.text, _usage_wire(run))

@@ -106,7 +106,6 @@ def test_a_keychain_that_refuses_the_key_fails_the_request_without_quoting_the_k
     _assert_no_leak(_places(sidecar, log_file), [canary])
 
 
-@pytest.mark.xfail(strict=True, reason="reported: a provider reply quoting the key is saved and streamed as is")
 def test_a_provider_reply_that_quotes_the_key_does_not_carry_it_into_notifications_or_the_database(
     spawn_sidecar: Callable[..., Sidecar], echoing: EchoingProvider, tmp_path: Path
 ) -> None:

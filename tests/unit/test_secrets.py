@@ -13,8 +13,8 @@ import keyring.errors
 import pytest
 
 from sidecar.errors import SecretStorageError
-from sidecar.logs import redact
 from sidecar.methods.table_data import DATA_METHODS
+from sidecar.redaction import redact
 from sidecar.secrets import SERVICE_NAME, SecretStore
 from sidecar.services import Services
 from sidecar.settings import SecretStoreKind, Settings
