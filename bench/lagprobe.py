@@ -3,7 +3,9 @@
 The sidecar has no lag probe of its own, so this wrapper runs the unchanged `sidecar.cli.main` with
 `sidecar.app.serve` wrapped: next to it runs a task that sleeps `PROBE_INTERVAL_S` again and again and
 records how late each wake-up is (the loop lag: how long a ready callback waited behind other work).
-When the sidecar exits the samples (ms) are written to `$BENCH_LAG_FILE` as JSON. Nothing reaches stdout.
+When the sidecar exits the samples are written to `$BENCH_LAG_FILE` as JSON pairs `[woke at, lag ms]`, the
+moment on the `time.monotonic()` clock (system-wide, so the client can cut the run into windows).
+Nothing reaches stdout.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def main() -> None:
     import sidecar.app
     from sidecar.cli import main as sidecar_main
 
-    samples: list[float] = []
+    samples: list[tuple[float, float]] = []
     out = os.environ.get("BENCH_LAG_FILE")
     original = sidecar.app.serve
 
@@ -32,7 +34,8 @@ def main() -> None:
         while True:
             before = time.perf_counter()
             await anyio.sleep(PROBE_INTERVAL_S)
-            samples.append((time.perf_counter() - before - PROBE_INTERVAL_S) * 1000)
+            woke = time.perf_counter()
+            samples.append((time.monotonic(), (woke - before - PROBE_INTERVAL_S) * 1000))
 
     async def serve(*args: Any) -> None:
         try:
