@@ -86,7 +86,8 @@ def test_a_sigkill_mid_turn_loses_nothing_acknowledged_and_retry_finishes_what_i
 
 
 def _check_replies_survived(room: Room, rows: list[dict[str, Any]], seen: list[dict[str, Any]]) -> None:
-    """Completed replies are intact; a reply the crash cut off is `interrupted` and holds at least what was sent."""
+    """Completed replies are intact; a reply the crash cut off is `interrupted` (or `complete`, when it was committed
+    just before the kill) and holds at least what was streamed."""
     for name in room.members:
         updates = [u for u in seen if u["conversationAgentId"] == room.ca(name)]
         replies = [r for r in rows if r["conversationAgentId"] == room.ca(name) and r["role"] == "agent"]
@@ -94,9 +95,11 @@ def _check_replies_survived(room: Room, rows: list[dict[str, Any]], seen: list[d
         if any(u["status"] == "complete" for u in updates):
             assert replies[0]["status"] == "complete" and replies[0]["content"] == streamed_text(updates)
         elif replies:
-            assert replies[0]["status"] == "interrupted", replies[0]["status"]
+            # `complete` is committed before its update is sent: a kill in between leaves a complete row unseen.
+            assert replies[0]["status"] in ("interrupted", "complete"), replies[0]["status"]
             assert replies[0]["content"].startswith(streamed_text(updates))
-            tally.add("crash: replies cut off and marked interrupted")
+            if replies[0]["status"] == "interrupted":
+                tally.add("crash: replies cut off and marked interrupted")
 
 
 def _retry_unfinished(sidecar: Sidecar, room: Room, rows: list[dict[str, Any]], user_id: str) -> None:
