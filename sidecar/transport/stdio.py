@@ -58,13 +58,19 @@ def _pump_frames(in_fd: int, decoder: FrameDecoder, send: MemoryObjectSendStream
             except OSError:
                 chunk = b""
             frames = decoder.feed(chunk) if chunk else decoder.finish()
-            for frame in frames:
-                anyio.from_thread.run(send.send, frame, token=token)
+            if frames:
+                # One hop into the loop per read, not per frame: a pipelined burst costs one wake-up.
+                anyio.from_thread.run(_send_all, send, frames, token=token)
             if not chunk:
                 break
         anyio.from_thread.run_sync(send.close, token=token)
     except (anyio.ClosedResourceError, anyio.BrokenResourceError, RuntimeError):
         return  # the loop is gone or nobody listens any more: nothing left to deliver to
+
+
+async def _send_all(send: MemoryObjectSendStream[Frame], frames: list[Frame]) -> None:
+    for frame in frames:
+        await send.send(frame)  # the bounded stream still pushes back on a fast client
 
 
 @dataclass
