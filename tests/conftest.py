@@ -13,6 +13,12 @@ from tests.fake_provider import FakeProvider
 from tests.sidecar_client import Sidecar
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Declared at the root so `pytest --reliability-profile release` works from anywhere (tests/reliability).
+    parser.addoption("--reliability-profile", choices=("quick", "release"), default=None,
+                     help="reliability suite profile (tests/reliability; default quick)")
+
+
 @pytest.fixture(autouse=True)
 def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # The SDKs read keys, base URLs and profiles from the environment: tests must not.

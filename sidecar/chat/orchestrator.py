@@ -16,7 +16,7 @@ from sidecar.chat.events import AgentUpdates, send_all_complete
 from sidecar.chat.request_bodies import MissingLlmConfig
 from sidecar.errors import Busy, Conflict, NotFound, RuleViolation, SecretStorageError
 from sidecar.providers.base import Provider, ProviderError, ProviderSettings
-from sidecar.providers.factory import open_provider
+from sidecar.providers.factory import import_sdk, open_provider
 from sidecar.secrets import SecretStore
 from sidecar.services import Emit
 from storage.db import Database
@@ -199,6 +199,7 @@ class ChatEngine:
         cached = self._providers.get(config.id)
         if cached is not None and cached[0] == settings:
             return cached[1]
+        await import_sdk(config.provider)
         provider = open_provider(settings)
         self._providers[config.id] = (settings, provider)
         if cached is not None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
+import anyio.to_thread
+
 from sidecar.providers.anthropic import AnthropicProvider
 from sidecar.providers.base import Provider, ProviderError, ProviderSettings
 from sidecar.providers.demo import DemoProvider
@@ -21,3 +25,14 @@ def open_provider(settings: ProviderSettings) -> Provider:
     if settings.provider == "demo":
         return DemoProvider()
     raise ProviderError("configuration")
+
+
+_SDK_MODULES = {"openai": "openai", "anthropic": "anthropic"}
+
+
+async def import_sdk(provider: str) -> None:
+    """Import a provider's SDK in a worker thread: it takes 0.5–1 s, which would freeze the event loop
+    (and every other request) if the first call imported it there."""
+    module = _SDK_MODULES.get(provider)
+    if module is not None:
+        await anyio.to_thread.run_sync(importlib.import_module, module)

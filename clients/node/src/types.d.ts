@@ -33,7 +33,7 @@ export type BaseUrl = string | null;
 
 /**
  * Write-only: stored in the OS keychain (or process memory), never returned, logged or sent.
- * Constraints: minLength 1, maxLength 500, write-only.
+ * Constraints: minLength 1, maxLength 500, pattern ^[^\u0000-\u001f\u007f]+$, write-only.
  */
 export type ApiKey = string;
 
