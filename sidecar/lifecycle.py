@@ -123,7 +123,12 @@ class Lifecycle:
         await self._stop_after_shutdown("parent exited")
 
 
+MAX_PID = 2**32 - 1  # no platform has larger process ids (Windows DWORD); a larger one cannot be alive
+
+
 def is_process_alive(pid: int) -> bool:
+    if pid > MAX_PID:
+        return False
     if sys.platform == "win32":
         return _is_alive_windows(pid)
     try:
