@@ -9,8 +9,26 @@ from typing import Any
 
 import pytest
 
+from storage.db import Database
+from storage.ids import IdFactory
+from storage.setup import open_database
 from tests.fake_provider import FakeProvider
 from tests.sidecar_client import Sidecar
+
+START_MS = 1_764_144_000_000  # 2025-11-26T08:00:00.000Z
+
+
+class Clock:
+    """A clock tests move by hand, so timestamps are exact and no test sleeps."""
+
+    def __init__(self, now: int = START_MS) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ms: int = 1) -> None:
+        self.now += ms
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,6 +50,29 @@ def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ids(clock: Clock) -> IdFactory:
+    return IdFactory(clock_ms=clock)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def database(data_dir: Path, ids: IdFactory) -> Iterator[Database]:
+    """A real SQLite file, migrated and seeded, for repository and handler tests."""
+    db = open_database(data_dir, ids)
+    yield db
+    db.close()
 
 
 @pytest.fixture(scope="session")
