@@ -278,7 +278,9 @@ def test_no_first_token_within_timeout_ms_times_out_and_is_retried(sidecar: Side
     _, outcome, updates = _single_agent_turn(sidecar, fake, "openai", model, timeoutMs=1000)
     final = assert_well_formed_updates(updates)
     assert (final["errorType"], final["retryable"], outcome["status"]) == ("timeout", True, "error")
-    assert len(requests_for(fake, model)) == 3
+    assert [u["attempt"] for u in updates if u["status"] == "retrying"] == [2, 3]
+    # The clock runs from the call's start: on a loaded machine an attempt can time out before its request lands.
+    assert 1 <= len(requests_for(fake, model)) <= 3
 
 
 # --- faults ------------------------------------------------------------------------------------------------------
