@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import anyio.to_thread
 
@@ -34,5 +35,5 @@ async def import_sdk(provider: str) -> None:
     """Import a provider's SDK in a worker thread: it takes 0.5–1 s, which would freeze the event loop
     (and every other request) if the first call imported it there."""
     module = _SDK_MODULES.get(provider)
-    if module is not None:
+    if module is not None and module not in sys.modules:  # imported once; later turns pay nothing
         await anyio.to_thread.run_sync(importlib.import_module, module)
