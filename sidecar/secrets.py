@@ -6,12 +6,9 @@ the keychain holds a key, so `hasApiKey` is answered without asking the keychain
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from typing import Any
 
 import anyio.to_thread
-import keyring
-import keyring.errors
 from loguru import logger
 
 from sidecar.errors import SecretStorageError
@@ -19,7 +16,6 @@ from sidecar.redaction import register_secret
 from sidecar.settings import SecretStoreKind
 
 SERVICE_NAME = "chat-sidecar"
-T = TypeVar("T")
 
 _NO_KEYCHAIN = (
     "No usable OS keychain is available to store the API key. Unlock or set up the system keychain, "
@@ -38,7 +34,7 @@ class SecretStore:
         """Store a key; return True when it went to the keychain, False when it is kept for this session only."""
         register_secret(api_key)
         if persist and self.kind == "keyring":
-            await _call_keyring(keyring.set_password, SERVICE_NAME, config_id, api_key)
+            await _call_keyring("set_password", SERVICE_NAME, config_id, api_key)
             self._session.pop(config_id, None)
             return True
         self._session[config_id] = api_key
@@ -48,7 +44,7 @@ class SecretStore:
         """The key for a config, or None. `in_keychain=False` skips the keychain (and any OS prompt)."""
         key = self._session.get(config_id)
         if key is None and in_keychain and self.kind == "keyring":
-            key = await _call_keyring(keyring.get_password, SERVICE_NAME, config_id)
+            key = await _call_keyring("get_password", SERVICE_NAME, config_id)
         if key:
             register_secret(key)
         return key or None
@@ -71,8 +67,8 @@ class SecretStore:
         if self.kind != "keyring":
             return True
         try:
-            await _call_keyring(keyring.delete_password, SERVICE_NAME, config_id)
-        except keyring.errors.PasswordDeleteError:
+            await _call_keyring("delete_password", SERVICE_NAME, config_id)
+        except _NothingToDelete:
             return True  # nothing stored: already the state we want
         except SecretStorageError:
             logger.bind(llm_config_id=config_id).warning("Could not remove an API key from the OS keychain")
@@ -80,12 +76,29 @@ class SecretStore:
         return True
 
 
-async def _call_keyring(fn: Callable[..., T], *args: str) -> T:
-    """Run a keyring call in a worker thread (a backend may block on an unlock prompt) and map its failures."""
+class _NothingToDelete(Exception):
+    """The keychain had no entry to delete: not a failure."""
+
+
+async def _call_keyring(operation: str, *args: str) -> Any:
+    """Run a keyring call in a worker thread (a backend may block on an unlock prompt) and map its failures.
+
+    keyring is imported there on first use, so start-up (and `--secret-store memory`) never pays for it.
+    """
+
+    def call() -> Any:
+        import keyring
+
+        return getattr(keyring, operation)(*args)
+
     try:
-        return await anyio.to_thread.run_sync(fn, *args)
-    except keyring.errors.PasswordDeleteError:
-        raise  # "nothing to delete" is not a keychain failure; `forget_persisted` handles it
-    except keyring.errors.KeyringError as exc:
-        logger.bind(error_type=type(exc).__name__).warning("OS keychain call failed")
-        raise SecretStorageError(_NO_KEYCHAIN) from None
+        return await anyio.to_thread.run_sync(call)
+    except Exception as exc:
+        import keyring.errors
+
+        if isinstance(exc, keyring.errors.PasswordDeleteError):
+            raise _NothingToDelete from None
+        if isinstance(exc, keyring.errors.KeyringError):
+            logger.bind(error_type=type(exc).__name__).warning("OS keychain call failed")
+            raise SecretStorageError(_NO_KEYCHAIN) from None
+        raise
