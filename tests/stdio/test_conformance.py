@@ -6,23 +6,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from tests.sidecar_client import Sidecar
-
-FRAMINGS = ["ndjson", "lsp"]
-
-
-@pytest.fixture(params=FRAMINGS)
-def sidecar(request: pytest.FixtureRequest, spawn_sidecar: Callable[..., Sidecar]) -> Iterator[Sidecar]:
-    process = spawn_sidecar(framing=request.param)
-    yield process
-    assert process.call("ping") == {}, "the process must still answer after the test"
-    assert process.all_stdout_frames_are_json_rpc()
-    assert process.unmatched == [], "a request was answered twice"
-    assert process.stop() == 0
+from tests.stdio.conftest import FRAMINGS
 
 
 def _error_for(sidecar: Sidecar, body: bytes) -> dict:

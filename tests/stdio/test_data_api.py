@@ -5,7 +5,7 @@ cascades and error kinds (CONTRACT §3–§4). Every result is checked against s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +13,10 @@ import pytest
 
 from tests.sidecar_client import Sidecar
 
-FRAMINGS = ["ndjson", "lsp"]
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 UNKNOWN_ID = "01900000-0000-7000-8000-000000000000"
 NOT_FOUND, CONFLICT, VALIDATION, INVALID_PARAMS = -32010, -32011, -32012, -32602
-
-
-@pytest.fixture(params=FRAMINGS)
-def sidecar(request: pytest.FixtureRequest, spawn_sidecar: Callable[..., Sidecar]) -> Iterator[Sidecar]:
-    process = spawn_sidecar(framing=request.param)
-    yield process
-    assert process.call("ping") == {}, "the process must still answer after the test"
-    assert process.all_stdout_frames_are_json_rpc()
-    assert process.unmatched == [], "a request was answered twice"
-    assert process.stop() == 0
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
