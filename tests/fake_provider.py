@@ -18,6 +18,7 @@ The model name is split on ``-`` and these tokens pick the behaviour (combinable
     reset              close the socket with a TCP reset after a few streamed chunks
     malformed          send an SSE data line that is not JSON after a few chunks
     midstream          send the provider's in-stream error event after a few chunks (overloaded/server error)
+    midstream-<status> the same with the error of that status (Anthropic: its error type, e.g. rate_limit_error)
     gate-<n>           hold the response until n ``gate-<n>`` requests are open at once (a barrier; 500 after 10 s)
     echo               reply with JSON: OpenAI ``messages``; Anthropic ``{"system": …, "messages": …}``
     noauth             (OpenAI) accept a request without an Authorization header
@@ -112,6 +113,7 @@ class Behaviour:
     reset: bool = False
     malformed: bool = False
     midstream: bool = False
+    midstream_status: int | None = None
     echo: bool = False
     noauth: bool = False
 
@@ -127,6 +129,8 @@ def parse_behaviour(model: str) -> Behaviour:
         try:
             if tok in flags:
                 opts[tok] = True
+                if tok == "midstream" and nxt and nxt[0].isdigit():
+                    opts["midstream_status"], i = int(nxt[0]), i + 1
             elif tok == "words":
                 opts["words"], i = int(nxt[0]), i + 1
             elif tok == "pace":
@@ -383,7 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_chunk(b"")
             return True
         if beh.midstream:
-            self._write_chunk(_midstream_error(api).encode())
+            self._write_chunk(_midstream_error(api, beh.midstream_status).encode())
             self._write_chunk(b"")
             return True
         return False
@@ -614,10 +618,14 @@ def _anthropic_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -
     yield _sse("message_stop", {})
 
 
-def _midstream_error(api: str) -> str:
+def _midstream_error(api: str, status: int | None) -> str:
     if api == "openai":
         error = {"message": "The server had an error while processing your request.", "type": "server_error"}
+        if status is not None:
+            error = _openai_error(status, _status_message(status))["error"]
         return f"data: {json.dumps({'error': error})}\n\n"
+    if status is not None:
+        return _sse("error", {"error": _anthropic_error(status, _status_message(status))["error"]})
     return _sse("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}})
 
 

@@ -22,7 +22,7 @@ class MissingLlmConfig(ValueError):
 def build_request(
     target: ParticipantRecord, system_prompt: str, messages: list[ContextMessage], sampling: Sampling
 ) -> dict[str, Any]:
-    """The body passed as `**body` to the provider SDK's create call."""
+    """The JSON body posted to the provider as is (the SDK client adds only auth and headers)."""
     if target.llm_config is None:
         raise MissingLlmConfig("The agent has no LLM configuration.")
     provider = target.llm_config.provider

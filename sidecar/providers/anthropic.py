@@ -1,4 +1,10 @@
-"""The Anthropic provider: streamed Messages through the official SDK, raw events read by hand."""
+"""The Anthropic provider: streamed Messages through the official SDK's client, raw events read by hand.
+
+The body is posted as built (``request_bodies`` makes the exact wire JSON) with the client's public ``post``,
+and the stream yields each event's JSON as a plain dict instead of a pydantic model per event. The client still
+supplies auth, base URL, ``anthropic-version``, the connection pool, the status-error classes, and the
+stream's ``ping`` skipping and in-stream ``error`` events (raised as status errors).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sidecar.providers.base import ProviderError, ProviderSettings, Usage, omitted_env_headers, sdk_call_kwargs
+from sidecar.providers.base import ProviderError, ProviderSettings, Usage, omitted_env_headers
 from sidecar.providers.errors import classify_provider_error, missing_key_error
+from sidecar.providers.tls import shared_ssl_context
 
 if TYPE_CHECKING:
+    import ssl
+
     from anthropic import AsyncAnthropic
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -25,12 +34,18 @@ class AnthropicProvider:
     def __init__(self, settings: ProviderSettings) -> None:
         self._settings = settings
         self._client: AsyncAnthropic | None = None
+        self._stream_cls: Any = None
 
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | Usage]:
         try:
-            client = self._get_client()
-            create = client.messages.create
-            stream = await create(**sdk_call_kwargs(create, body))
+            client = await self._get_client()
+            stream = await client.post(
+                "/v1/messages",
+                cast_to=object,  # the stream yields each event's parsed JSON as is
+                body=body,
+                stream=True,
+                stream_cls=self._stream_cls,
+            )
         except ProviderError:
             raise
         except Exception as exc:
@@ -57,14 +72,21 @@ class AnthropicProvider:
         if client is not None:
             await client.close()
 
-    def _get_client(self) -> AsyncAnthropic:
+    async def _get_client(self) -> AsyncAnthropic:
         if self._client is None:
-            self._client = _open_client(self._settings)
+            if not self._settings.api_key:
+                raise missing_key_error()
+            ssl_context = await shared_ssl_context()
+            if self._client is None:  # a parallel first call may have built it meanwhile
+                from anthropic import AsyncStream
+
+                self._stream_cls = AsyncStream[object]
+                self._client = _open_client(self._settings, ssl_context)
         return self._client
 
 
-def _open_client(settings: ProviderSettings) -> AsyncAnthropic:
-    from anthropic import AsyncAnthropic, Omit
+def _open_client(settings: ProviderSettings, ssl_context: ssl.SSLContext) -> AsyncAnthropic:
+    from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient, Omit
 
     key = settings.api_key
     if not key:
@@ -84,6 +106,8 @@ def _open_client(settings: ProviderSettings) -> AsyncAnthropic:
         timeout=REQUEST_TIMEOUT_S,
         max_retries=0,  # the orchestrator retries, with the contract's backoff
         default_headers=headers,
+        # The SDK's own defaults (limits, redirects), with the shared TLS context instead of a new one.
+        http_client=DefaultAsyncHttpxClient(verify=ssl_context),
     )
 
 
@@ -99,29 +123,34 @@ class _UsageTally:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
 
-    def add(self, raw: Any) -> None:
+    def add(self, raw: dict[str, Any]) -> None:
         # message_start carries the input count; message_delta the cumulative output (and maybe input) count.
         self.seen = True
-        if getattr(raw, "input_tokens", None) is not None:
-            self.input_tokens = raw.input_tokens
-        if getattr(raw, "output_tokens", None) is not None:
-            self.output_tokens = raw.output_tokens
+        if _is_count(raw.get("input_tokens")):
+            self.input_tokens = raw["input_tokens"]
+        if _is_count(raw.get("output_tokens")):
+            self.output_tokens = raw["output_tokens"]
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _read_event(event: Any, tally: _UsageTally) -> str | None:
-    """The text of a text delta; usage goes to the tally; an unexpected shape is a malformed stream."""
+    """The text of a text delta (from the event's JSON); usage goes to the tally; a bad shape is a malformed
+    stream."""
     try:
-        kind = event.type
+        kind = event["type"]
         if kind == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                if not isinstance(delta.text, str):
+            delta = event["delta"]
+            if delta["type"] == "text_delta":
+                if not isinstance(delta["text"], str):
                     raise ProviderError("provider")
-                return delta.text
+                return delta["text"]
         elif kind == "message_start":
-            tally.add(event.message.usage)
+            tally.add(event["message"]["usage"])
         elif kind == "message_delta":
-            tally.add(event.usage)
-    except AttributeError as exc:
+            tally.add(event["usage"])
+    except (KeyError, TypeError, AttributeError) as exc:  # a missing field, or a list where an object belongs
         raise ProviderError("provider") from exc
     return None

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -114,16 +113,3 @@ def omitted_env_headers(variable: str, omit: Any) -> dict[str, Any]:
     raw = os.environ.get(variable, "")
     return {line.split(":", 1)[0].strip(): omit for line in raw.split("\n") if ":" in line}
 
-
-def sdk_call_kwargs(method: Callable[..., Any], body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` as keyword arguments for an SDK ``create`` method, the same JSON on the wire.
-
-    Keys the method has no parameter for travel in ``extra_body``: anthropic 1.0 dropped ``temperature``,
-    ``top_p`` and ``top_k`` from ``messages.create`` although the API still takes them.
-    """
-    accepted = inspect.signature(method).parameters
-    kwargs = {k: v for k, v in body.items() if k in accepted}
-    extra = {k: v for k, v in body.items() if k not in accepted}
-    if extra:
-        kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **extra}
-    return kwargs
