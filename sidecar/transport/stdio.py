@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import selectors
 import sys
 import threading
 from collections.abc import Callable
@@ -24,6 +26,8 @@ from loguru import logger
 from sidecar.transport.framing import Frame, FrameDecoder, encode_frame
 
 READ_CHUNK = 64 * 1024
+# A pipe that polls writable takes this many bytes without blocking (POSIX: writes up to PIPE_BUF are atomic).
+_WRITE_NOW_LIMIT = getattr(select, "PIPE_BUF", 0)
 
 
 def protect_stdout() -> int:
@@ -35,6 +39,42 @@ def protect_stdout() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return protocol_fd
+
+
+async def read_frames(in_fd: int, decoder: FrameDecoder, send: MemoryObjectSendStream[Frame]) -> None:
+    """Send the frames read from `in_fd` until EOF, then close `send`.
+
+    A pipe, socket or terminal is read on the event loop when the poller says it has data: no thread
+    hand-off per request. Anything the loop cannot poll (a regular file, /dev/null, Windows pipes) is
+    read by a daemon thread instead.
+    """
+    if not _pollable(in_fd):
+        start_stdin_reader(in_fd, decoder, send)
+        return
+    async with send:
+        while True:
+            await anyio.wait_readable(in_fd)
+            try:
+                chunk = os.read(in_fd, READ_CHUNK)  # readable, so this returns at once
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            for frame in decoder.feed(chunk) if chunk else decoder.finish():
+                await send.send(frame)  # the bounded stream pushes back on a fast client
+            if not chunk:
+                return
+
+
+def _pollable(fd: int) -> bool:
+    if sys.platform == "win32":
+        return False  # asyncio there polls sockets only
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)  # epoll refuses regular files and /dev/null
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def start_stdin_reader(in_fd: int, decoder: FrameDecoder, send: MemoryObjectSendStream[Frame]) -> threading.Thread:
@@ -89,6 +129,7 @@ class FrameWriter:
         # Bounded: a client that stops reading pushes back on producers instead of growing memory.
         self.send, self._receive = anyio.create_memory_object_stream[Any](self.buffer_size)
         self._lane = anyio.CapacityLimiter(1)
+        self._poller = _write_poller(self.out_fd)
 
     async def run(self) -> None:
         async with self._receive:
@@ -99,25 +140,49 @@ class FrameWriter:
                         batch.append(self._receive.receive_nowait())
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
-                if not self.closed:
-                    # Serialising and writing off the loop: a slow pipe reader never freezes other work.
-                    await anyio.to_thread.run_sync(self._write_batch, batch, limiter=self._lane, abandon_on_cancel=True)
+                if self.closed:
+                    continue
+                framing = self.decoder.framing
+                data = b"".join(encode_frame(_to_json_bytes(message), framing) for message in batch)
+                rest = self._write_now(data)
+                if rest:
+                    # The pipe is full or the batch is large: a thread waits on the slow reader, the loop does not.
+                    await anyio.to_thread.run_sync(self._write_all, rest, limiter=self._lane, abandon_on_cancel=True)
 
     async def emit_notification(self, method: str, params: dict[str, Any]) -> None:
         await self.send.send({"jsonrpc": "2.0", "method": method, "params": params})
 
-    def _write_batch(self, batch: list[Any]) -> None:
-        framing = self.decoder.framing
-        data = b"".join(encode_frame(_to_json_bytes(message), framing) for message in batch)
+    def _write_now(self, data: bytes) -> memoryview:
+        """Write on the loop when that cannot block (small, and the fd polls writable); the unwritten rest."""
         view = memoryview(data)
+        if self._poller is None or len(data) > _WRITE_NOW_LIMIT or not self._poller.poll(0):
+            return view
+        try:
+            return view[os.write(self.out_fd, view) :]
+        except OSError as exc:  # EPIPE: the client is gone
+            self._output_lost(exc)
+            self.on_output_closed()
+            return view[:0]
+
+    def _write_all(self, view: memoryview) -> None:
         try:
             while view:
-                written = os.write(self.out_fd, view)
-                view = view[written:]
+                view = view[os.write(self.out_fd, view) :]
         except OSError as exc:  # EPIPE: the client is gone
-            self.closed = True
-            logger.warning("stdout closed: {}", type(exc).__name__)
+            self._output_lost(exc)
             anyio.from_thread.run_sync(self.on_output_closed)
+
+    def _output_lost(self, exc: OSError) -> None:
+        self.closed = True
+        logger.warning("stdout closed: {}", type(exc).__name__)
+
+
+def _write_poller(fd: int) -> Any:
+    if not hasattr(select, "poll"):
+        return None  # Windows: every write goes through the thread
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return poller
 
 
 def _to_json_bytes(message: Any) -> bytes:

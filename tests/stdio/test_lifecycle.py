@@ -5,6 +5,8 @@ Each ends with exit code 0 within the contract's 2 s and leaves the database con
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -76,8 +78,6 @@ def test_stdin_eof_still_answers_every_request_already_received(tmp_path: Path) 
         input=session, capture_output=True, timeout=60,
     )
     assert done.returncode == 0
-    import json
-
     frames = [json.loads(line) for line in done.stdout.splitlines()]
     answered = {frame["id"] for frame in frames if "id" in frame}
     assert answered == {1, 2, 3}
@@ -85,6 +85,21 @@ def test_stdin_eof_still_answers_every_request_already_received(tmp_path: Path) 
     assert turn["successfulAgents"] == 1
     methods = [frame.get("method") for frame in frames]
     assert "all:complete" in methods
+
+
+@pytest.mark.parametrize("source", ["file", "devnull"])
+def test_a_regular_file_or_dev_null_as_stdin_is_read_to_its_end(tmp_path: Path, source: str) -> None:
+    """`chat-sidecar < session.jsonl`: the event loop cannot poll a regular file, so a thread reads it."""
+    session = tmp_path / "session.jsonl"
+    session.write_bytes(b'{"jsonrpc":"2.0","id":1,"method":"ping"}\n{"jsonrpc":"2.0","id":2,"method":"roles:list"}\n')
+    with open(session if source == "file" else os.devnull, "rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "sidecar", "--data-dir", str(tmp_path / "data"), "--secret-store", "memory"],
+            stdin=stdin, capture_output=True, timeout=60,
+        )
+    assert done.returncode == 0
+    answered = {json.loads(line)["id"] for line in done.stdout.splitlines()}
+    assert answered == ({1, 2} if source == "file" else set())
 
 
 def test_sigterm_mid_turn_cancels_the_agent_keeps_its_text_and_exits_0(spawn_sidecar: Callable[..., Sidecar]) -> None:
