@@ -1,36 +1,64 @@
-"""Cold start: spawn → `initialize` answered, from source and as the frozen one-folder binary."""
+"""Cold start: spawn → `initialize` answered, from source and as the frozen one-folder binary.
+
+Also spawn → the first data answer (`llmConfigs:list`, sent once `initialize` is answered), because the
+sidecar answers `initialize` before its database is open: that row shows what the open still costs.
+
+From source, our packages are byte-compiled first (`compileall`): a user's first run writes `__pycache__`,
+every later start reads it. Without this, an environment with PYTHONDONTWRITEBYTECODE=1 (like the build
+machine) recompiles `sidecar/` and `storage/` on every start (~90 ms) and the figure is of no start a user sees.
+"""
 
 from __future__ import annotations
 
+import compileall
+import json
 import tempfile
 from pathlib import Path
 
+from bench import proc
 from bench.proc import FROZEN, encode, sidecar
 from bench.stats import Row, Summary, spread_ms
 
 TARGET_MS = 300.0
+PACKAGES = ("sidecar", "storage", "schema")
 
 
-def one_start(data_dir: Path, frozen: bool) -> float:
-    proc = sidecar(data_dir, frozen=frozen, reader=False)
+def byte_compile(root: Path) -> None:
+    """What the first start of a normal install leaves behind: a `.pyc` for each of our modules."""
+    for package in PACKAGES:
+        compileall.compile_dir(str(root / package), quiet=1)
+
+
+def one_start(data_dir: Path, frozen: bool) -> tuple[float, float]:
+    """(spawn → `initialize` answered, spawn → the first `llmConfigs:list` answered), in ms."""
+    child = sidecar(data_dir, frozen=frozen, reader=False)
     try:
         message = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"clientInfo": {"name": "bench"}}}
-        proc.write(encode(message, "ndjson"))
-        answered, _ = proc.read_frames()
-        return (answered - proc.spawned_at) * 1000
+        child.write(encode(message, "ndjson"))
+        initialized, _ = child.read_frames()
+        child.write(encode({"jsonrpc": "2.0", "id": 2, "method": "llmConfigs:list"}, "ndjson"))
+        listed, frames = child.read_frames()
+        if "result" not in json.loads(frames[-1]):
+            raise RuntimeError(f"llmConfigs:list failed: {frames[-1]!r}")
+        return (initialized - child.spawned_at) * 1000, (listed - child.spawned_at) * 1000
     finally:
-        proc.close(10)
+        child.close(10)
 
 
 def measure(quick: bool) -> list[Row]:
     repeats = 5 if quick else 15
     rows: list[Row] = []
     variants = [("python -m sidecar", False)] + ([("frozen binary", True)] if FROZEN.exists() else [])
+    byte_compile(proc.SIDECAR_ROOT)
     for label, frozen in variants:
         with tempfile.TemporaryDirectory() as tmp:
-            first = one_start(Path(tmp), frozen)  # creates, migrates and seeds the database
-            times = [one_start(Path(tmp), frozen) for _ in range(repeats)]
-        s = Summary.of(times)
+            first, _ = one_start(Path(tmp), frozen)  # creates, migrates and seeds the database
+            starts = [one_start(Path(tmp), frozen) for _ in range(repeats)]
+        s = Summary.of([initialized for initialized, _ in starts])
+        listed = Summary.of([listed for _, listed in starts])
+        compiled = "" if frozen else "; our packages byte-compiled first, as after a first run"
         rows.append(Row(f"cold start, {label} (existing data dir)", s.p50, "ms", f"≤ {TARGET_MS:g} ms",
-                        s.p50 <= TARGET_MS, spread_ms(s), note=f"first start (new database): {first:.0f} ms"))
+                        s.p50 <= TARGET_MS, spread_ms(s), note=f"first start (new database): {first:.0f} ms{compiled}"))
+        rows.append(Row(f"cold start, {label}: spawn → first llmConfigs:list answered", listed.p50, "ms", "", None,
+                        spread_ms(listed), note="sent when initialize is answered; waits for the database open"))
     return rows
