@@ -6,7 +6,6 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -34,13 +33,12 @@ def validate_params(method: str, params: object) -> dict[str, Any]:
     Omitted params (`None`) count as `{}`. An unknown method raises KeyError: dispatch checks
     method existence first, so reaching here with one is a bug.
     """
-    catalog = _catalog()
-    validator = catalog.params[method]
+    validator, empty_ok = _params_validator(method)
     if params is None:
         params = {}
     if not isinstance(params, dict):
         raise InvalidParams("params", "params must be an object")
-    if not params and method in catalog.empty_ok:
+    if not params and empty_ok:
         return params  # `ping`, the `:list`s: the empty object's verdict is known, skip the schema walk
     error = next(validator.iter_errors(params), None)
     if error is not None:
@@ -50,40 +48,55 @@ def validate_params(method: str, params: object) -> dict[str, Any]:
 
 def validate_result(method: str, result: object) -> None:
     """Raise jsonschema.ValidationError unless `result` is what `method` promises (KeyError: no such request)."""
-    _catalog().results[method].validate(result)
+    _result_validator(method).validate(result)
 
 
 def validate_notification(method: str, params: object) -> None:
     """Raise jsonschema.ValidationError unless `params` fit the server notification `method` (KeyError: unknown)."""
-    _catalog().notifications[method].validate(params)
+    _notification_validator(method).validate(params)
 
 
 def method_names() -> frozenset[str]:
     """Every method in openrpc.json, the client's notifications (`exit`, `$/cancelRequest`) included."""
-    return frozenset(_catalog().params)
+    return frozenset(_methods())
 
 
-@dataclass(frozen=True)
-class _Catalog:
-    params: dict[str, Validator]
-    results: dict[str, Validator]
-    notifications: dict[str, Validator]
-    empty_ok: frozenset[str]  # methods whose params schema accepts `{}`
+# Each validator is compiled on its method's first use, once per process: a start-up that only answers
+# `initialize` compiles one schema, not all ~50. `$ref`s are inlined at compile time: resolving them on
+# every call costs ~30x the check.
 
 
 @cache
-def _catalog() -> _Catalog:
-    # Built once per process. `$ref`s are inlined up front: resolving them on every call costs ~30x the check.
-    openrpc = _load("openrpc.json")
-    notifications = _load("notifications.json")
-    methods = openrpc["methods"]
-    params = {m["name"]: _compile(_params_schema(m), openrpc) for m in methods}
-    return _Catalog(
-        params=params,
-        results={m["name"]: _compile(m["result"]["schema"], openrpc) for m in methods if "result" in m},
-        notifications={name: _compile(s, notifications) for name, s in notifications["x-methods"].items()},
-        empty_ok=frozenset(name for name, validator in params.items() if validator.is_valid({})),
-    )
+def _openrpc() -> dict[str, Any]:
+    return _load("openrpc.json")
+
+
+@cache
+def _methods() -> dict[str, dict[str, Any]]:
+    return {method["name"]: method for method in _openrpc()["methods"]}
+
+
+@cache
+def _params_validator(method: str) -> tuple[Validator, bool]:
+    """The method's params validator, and whether it accepts `{}` (methods whose params are all optional)."""
+    validator = _compile(_params_schema(_methods()[method]), _openrpc())
+    return validator, validator.is_valid({})
+
+
+@cache
+def _result_validator(method: str) -> Validator:
+    return _compile(_methods()[method]["result"]["schema"], _openrpc())
+
+
+@cache
+def _notifications() -> dict[str, Any]:
+    return _load("notifications.json")
+
+
+@cache
+def _notification_validator(method: str) -> Validator:
+    document = _notifications()
+    return _compile(document["x-methods"][method], document)
 
 
 def _load(name: str) -> dict[str, Any]:
