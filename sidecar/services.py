@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
 
 from sidecar.settings import Settings
 from storage.db import Database
@@ -18,6 +21,8 @@ if TYPE_CHECKING:
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Send a notification (`agent:update`, `all:complete`) to the client."""
 
+CHAT_ENGINE_MODULE = "sidecar.chat.orchestrator"
+
 
 @dataclass
 class Services:
@@ -27,7 +32,20 @@ class Services:
     secrets: SecretStore
     emit: Emit
     lifecycle: Lifecycle
-    chat: ChatEngine
+    chat: ChatEngine | None = None
+    """The chat engine once a chat method has needed it (`chat_engine()`); None until then."""
+
+    async def chat_engine(self) -> ChatEngine:
+        """The chat engine, made on first use: its import (~40 ms: engine, providers) stays off the start-up path."""
+        if self.chat is None:
+            # After the open: the open's worker thread imports storage, and two threads importing the same
+            # modules at once can deadlock on circular imports.
+            await self.db.wait_open()
+            # In a worker thread, so requests already running keep being served meanwhile.
+            engine_module = await anyio.to_thread.run_sync(import_module, CHAT_ENGINE_MODULE)
+            if self.chat is None:  # another first chat request may have made it while this one imported
+                self.chat = engine_module.ChatEngine(db=self.db, ids=self.ids, secrets=self.secrets, emit=self.emit)
+        return self.chat
 
 
 Handler = Callable[[Services, dict[str, Any]], Awaitable[Any]]

@@ -3,17 +3,23 @@
 peewee is synchronous; one shared connection is used from a single worker thread at a time
 (`CapacityLimiter(1)`), which is also what SQLite wants for writes. A unit of work is one sync
 function, so a transaction never spans an `await`.
+
+At start-up the sidecar answers before the file is open (`Database.pending()` + `open_with`): queries
+wait for the open, which runs in a worker thread and also imports peewee and the models.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.to_thread
-from peewee import SqliteDatabase
+
+if TYPE_CHECKING:
+    from peewee import SqliteDatabase
 
 T = TypeVar("T")
 
@@ -29,8 +35,14 @@ PRAGMAS = {
 DB_FILE_NAME = "chat-sidecar.sqlite3"
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be opened at start-up (the process is exiting; the log says why)."""
+
+
 def open_sqlite(path: Path) -> SqliteDatabase:
     """Open (creating if needed) the database file with our pragmas; no schema work."""
+    from peewee import SqliteDatabase  # ~20 ms: imported by whoever opens the file, never at module import
+
     path.parent.mkdir(parents=True, exist_ok=True)
     db = SqliteDatabase(str(path), pragmas=PRAGMAS, check_same_thread=False, thread_safe=False)
     db.connect()
@@ -40,11 +52,44 @@ def open_sqlite(path: Path) -> SqliteDatabase:
 class Database:
     """Async front of the shared connection: `await database.run(fn, *args)`."""
 
-    def __init__(self, sqlite: SqliteDatabase) -> None:
+    def __init__(self, sqlite: SqliteDatabase | None) -> None:
         self.sqlite = sqlite
         self._lane = anyio.CapacityLimiter(1)
+        self._opened: anyio.Event | None = None  # set when a pending open has ended, opened or failed
+        self._open_lock = threading.Lock()  # held while opening: `close` waits for an open in progress
+        self._closed = False
+
+    @classmethod
+    def pending(cls) -> Database:
+        """A database to be opened by `open_with`; call inside the event loop."""
+        database = cls(None)
+        database._opened = anyio.Event()
+        return database
+
+    async def open_with(self, opener: Callable[[], SqliteDatabase]) -> None:
+        """Run `opener` in a worker thread; queries made meanwhile wait for it, and fail if it raised."""
+        assert self._opened is not None, "only a pending() database is opened later"
+        try:
+            await anyio.to_thread.run_sync(self._open, opener)
+        finally:
+            self._opened.set()
+
+    def _open(self, opener: Callable[[], SqliteDatabase]) -> None:
+        with self._open_lock:
+            if not self._closed:  # a shutdown that came first wins: stay closed
+                self.sqlite = opener()
+
+    async def wait_open(self) -> None:
+        """Return once the file is open; raise DatabaseUnavailable if opening it failed."""
+        if self.sqlite is None:
+            if self._opened is not None:
+                await self._opened.wait()
+            if self.sqlite is None:
+                raise DatabaseUnavailable("the database is not open")
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
+        if self.sqlite is None:
+            await self.wait_open()
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._lane)
 
     def run_sync(self, fn: Callable[..., T], *args: object) -> T:
@@ -52,5 +97,8 @@ class Database:
         return fn(*args)
 
     def close(self) -> None:
-        if not self.sqlite.is_closed():
-            self.sqlite.close()
+        """Flush and close; waits for an open in progress, and keeps a later open from happening."""
+        with self._open_lock:
+            self._closed = True
+            if self.sqlite is not None and not self.sqlite.is_closed():
+                self.sqlite.close()

@@ -7,8 +7,10 @@ step was written, whatever the models look like today. Append new steps; never e
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from peewee import SqliteDatabase
+if TYPE_CHECKING:
+    from peewee import SqliteDatabase
 
 
 class SchemaTooNewError(RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storage.db import DB_FILE_NAME, Database, open_sqlite
 from storage.ids import IdFactory
@@ -11,9 +12,17 @@ from storage.models import MODELS
 from storage.repositories.turns import mark_interrupted
 from storage.seed import seed_once
 
+if TYPE_CHECKING:
+    from peewee import SqliteDatabase
+
 
 def open_database(data_dir: Path, ids: IdFactory) -> Database:
-    """Called once at start-up, before any request is read; sync on purpose."""
+    """Open and prepare the file now (tests, tools); the server uses `prepare_sqlite` in the background."""
+    return Database(prepare_sqlite(data_dir, ids))
+
+
+def prepare_sqlite(data_dir: Path, ids: IdFactory) -> SqliteDatabase:
+    """Sync on purpose: runs before any query (the server's queries wait for it)."""
     sqlite = open_sqlite(data_dir / DB_FILE_NAME)
     try:
         sqlite.bind(MODELS)
@@ -23,4 +32,4 @@ def open_database(data_dir: Path, ids: IdFactory) -> Database:
     except BaseException:
         sqlite.close()
         raise
-    return Database(sqlite)
+    return sqlite

@@ -8,20 +8,21 @@ from sidecar.services import Services
 
 
 async def process_user_message(services: Services, params: dict[str, Any]) -> dict[str, Any]:
-    return await services.chat.process_user_message(
-        params["conversationId"], params.get("userMessageId"), params.get("content")
-    )
+    chat = await services.chat_engine()
+    return await chat.process_user_message(params["conversationId"], params.get("userMessageId"), params.get("content"))
 
 
 async def build_agent_context(services: Services, params: dict[str, Any]) -> dict[str, Any]:
-    return await services.chat.build_context(params["conversationId"], params["agentId"], params.get("userMessageId"))
+    chat = await services.chat_engine()
+    return await chat.build_context(params["conversationId"], params["agentId"], params.get("userMessageId"))
 
 
 async def cancel(services: Services, params: dict[str, Any]) -> dict[str, int]:
+    if services.chat is None:
+        return {"cancelled": 0}  # no engine yet: no turn has ever run in this process
     return {"cancelled": services.chat.cancel(params["conversationId"], params.get("conversationAgentId"))}
 
 
 async def retry_agent(services: Services, params: dict[str, Any]) -> dict[str, Any]:
-    return await services.chat.retry_agent(
-        params["conversationId"], params["conversationAgentId"], params["userMessageId"]
-    )
+    chat = await services.chat_engine()
+    return await chat.retry_agent(params["conversationId"], params["conversationAgentId"], params["userMessageId"])

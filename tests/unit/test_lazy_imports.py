@@ -1,0 +1,92 @@
+"""What the start-up path imports: everything `serve` needs before it can answer `initialize`, and no more.
+
+The chat engine (and the provider SDKs behind it), peewee with the models and repositories, and platformdirs
+cost ~90 ms together at start-up; they are imported on first use, or by the database opener's worker thread
+after the transport is up. Checked in a fresh interpreter, since this test process has imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# What `chat-sidecar` imports before `anyio.run(serve, ...)` (sidecar.cli.serve_stdio).
+START_UP_IMPORTS = ["sidecar.cli", "sidecar.transport.stdio", "sidecar.app", "sidecar.logs", "storage.migrations"]
+LOADED_ON_FIRST_USE = [
+    "sidecar.chat.orchestrator",
+    "sidecar.providers.factory",
+    "openai",
+    "anthropic",
+    "keyring",
+    "peewee",
+    "storage.models",
+    "storage.repositories.turns",
+    "sidecar.methods.llm_configs",
+    "platformdirs",
+]
+
+
+def _loaded_after(script: str) -> set[str]:
+    probe = f"{script}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_start_up_path_leaves_the_engine_storage_and_sdks_unloaded() -> None:
+    loaded = _loaded_after("\n".join(f"import {name}" for name in START_UP_IMPORTS))
+    assert sorted(loaded & set(LOADED_ON_FIRST_USE)) == []
+
+
+@pytest.mark.parametrize(
+    ("first_use", "now_loaded"),
+    [
+        ("from sidecar.methods.table import METHODS", []),
+        ("from storage.setup import prepare_sqlite", ["peewee", "storage.models", "storage.repositories.turns"]),
+        ("from sidecar.settings import default_data_dir; default_data_dir()", ["platformdirs"]),
+    ],
+)
+def test_each_deferred_module_arrives_with_its_first_use(first_use: str, now_loaded: list[str]) -> None:
+    loaded = _loaded_after("\n".join(f"import {name}" for name in START_UP_IMPORTS) + "\n" + first_use)
+    assert sorted(loaded & set(LOADED_ON_FIRST_USE)) == sorted(now_loaded)
+
+
+ENGINE_ON_FIRST_CHAT_CALL = """
+import sys
+import anyio
+from sidecar.errors import NotFound
+from sidecar.methods.table import METHODS
+from sidecar.secrets import SecretStore
+from sidecar.services import Services
+from sidecar.settings import Settings
+from storage.ids import IdFactory
+from storage.setup import open_database
+
+async def main():
+    ids = IdFactory()
+    services = Services(Settings(data_dir=DATA_DIR), open_database(DATA_DIR, ids), ids, SecretStore("memory"),
+                        emit=None, lifecycle=None)
+    seen = []
+    await METHODS["llmConfigs:list"](services, {})
+    seen.append("sidecar.chat.orchestrator" in sys.modules)
+    assert (await METHODS["chat:cancel"](services, {"conversationId": "c"})) == {"cancelled": 0}
+    seen.append("sidecar.chat.orchestrator" in sys.modules)
+    try:
+        await METHODS["buildAgentContext"](services, {"conversationId": "c", "agentId": "a"})
+    except NotFound:
+        pass
+    seen.append("sidecar.chat.orchestrator" in sys.modules and services.chat is not None)
+    print(seen)
+
+anyio.run(main)
+"""
+
+
+def test_the_chat_engine_is_imported_by_the_first_chat_call_that_needs_it(tmp_path: Path) -> None:
+    script = f"from pathlib import Path\nDATA_DIR = Path({str(tmp_path)!r})\n{ENGINE_ON_FIRST_CHAT_CALL}"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    # after a data call: not loaded; after chat:cancel with nothing running: not loaded; after buildAgentContext: loaded
+    assert done.stdout.strip() == "[False, False, True]"
