@@ -24,7 +24,7 @@ from sidecar.secrets import SecretStore
 from sidecar.services import Services
 from sidecar.settings import Settings
 from sidecar.transport.framing import Frame, FrameDecoder
-from sidecar.transport.stdio import FrameWriter, start_stdin_reader
+from sidecar.transport.stdio import FrameWriter, read_frames
 from storage.db import Database
 from storage.ids import IdFactory
 
@@ -54,7 +54,7 @@ async def serve(settings: Settings, in_fd: int, out_fd: int) -> None:
             lifecycle.close_resources = db.close
             dispatcher = Dispatcher(METHODS, services, writer.send.send)
             frames_send, frames_receive = anyio.create_memory_object_stream[Frame](16)
-            start_stdin_reader(in_fd, decoder, frames_send)
+            work.start_soon(read_frames, in_fd, decoder, frames_send)
             work.start_soon(lifecycle.watch_signals)
             work.start_soon(_serve_frames, frames_receive, dispatcher, lifecycle, work)
             work.start_soon(_open_database, db, settings.data_dir, ids, lifecycle, open_failure)
