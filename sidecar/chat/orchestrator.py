@@ -49,13 +49,13 @@ class ChatEngine:
         self, conversation_id: str, user_message_id: str | None, content: str | None
     ) -> dict[str, Any]:
         started = anyio.current_time()
+        # One unit of work each way: every thread hop here delays the first provider request.
         if content is not None:
-            trigger = await self._db.run(turns.add_user_message, self._ids, conversation_id, content)
+            trigger, participants, history = await self._db.run(turns.start_turn, self._ids, conversation_id, content)
         else:
             assert user_message_id is not None
             trigger = await self._trigger(conversation_id, user_message_id)
-        participants = await self._db.run(turns.load_participants, conversation_id)
-        history = await self._db.run(turns.load_history, conversation_id)
+            participants, history = await self._db.run(turns.load_turn, conversation_id)
         enabled = [p for p in participants if p.enabled]
         if not enabled:
             await self._db.run(turns.add_system_message, self._ids, conversation_id, NO_AGENTS_NOTICE, trigger.id, None)

@@ -131,3 +131,36 @@ def test_marking_interrupted_counts_only_streaming_rows(chat: dict[str, Any], id
     assert turns.mark_interrupted() == 2
     assert turns.mark_interrupted() == 0
     assert {m.status for m in turns.load_history(chat["id"])} == {"complete", "interrupted"}
+
+
+def test_participants_load_in_the_same_few_queries_whatever_the_number_of_agents(
+    chat: dict[str, Any], ids: IdFactory, make_agent: MakeAgent, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements: list[str] = []
+    execute = database.sqlite.execute_sql
+
+    def counting(sql: str, *args: Any, **kwargs: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, *args, **kwargs)
+
+    monkeypatch.setattr(database.sqlite, "execute_sql", counting)
+    turns.load_participants(chat["id"])
+    with_two = len(statements)
+    for n in range(4):
+        agent = make_agent(f"Extra {n}")
+        conversation_agents.add_conversation_agent(ids, {"conversationId": chat["id"], "agentId": agent["id"]})
+    statements.clear()
+    assert len(turns.load_participants(chat["id"])) == 6
+    assert len(statements) == with_two <= 2  # the conversation check and one joined select
+
+
+def test_an_agent_whose_llm_config_row_is_gone_has_none(chat: dict[str, Any], database: Database) -> None:
+    bob = turns.load_participants(chat["id"])[0]
+    assert bob.llm_config is not None
+    database.sqlite.pragma("foreign_keys", 0)  # the schema forbids it; an older or damaged file may not
+    try:
+        database.sqlite.execute_sql("DELETE FROM llm_configs WHERE id = ?", (bob.llm_config.id,))
+    finally:
+        database.sqlite.pragma("foreign_keys", 1)
+    bob, ada = turns.load_participants(chat["id"])
+    assert bob.llm_config is None and bob.role.name == "Devil's Advocate" and bob.personality.name == "Balanced"
