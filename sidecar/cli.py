@@ -45,11 +45,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def serve_stdio(settings: Settings) -> None:
+    # loguru's default stderr sink is replaced by ours at once, and adding a sink costs ~6 ms (it scans the
+    # sysconfig paths): don't let its import add one (documented switch, read only at import).
+    autoinit_was_set = "LOGURU_AUTOINIT" in os.environ
+    os.environ.setdefault("LOGURU_AUTOINIT", "false")
     from sidecar.transport.stdio import protect_stdout
 
     protocol_fd = protect_stdout()  # first: nothing imported after this can write to the wire
     import anyio
     from loguru import logger
+
+    if not autoinit_was_set:
+        del os.environ["LOGURU_AUTOINIT"]  # not passed on to any child process
 
     from sidecar.app import serve
     from sidecar.logs import configure_logging
