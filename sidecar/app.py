@@ -76,11 +76,14 @@ async def serve(settings: Settings, in_fd: int, out_fd: int) -> None:
 async def _open_database(
     db: Database, data_dir: Path, ids: IdFactory, lifecycle: Lifecycle, failure: list[BaseException]
 ) -> None:
+    started = anyio.current_time()
     try:
         await db.open_with(lambda: _prepare(data_dir, ids))
     except Exception as exc:  # the process cannot work without its data: stop, and `serve` re-raises it
         failure.append(exc)
         lifecycle.request_exit("database unavailable")
+    else:
+        logger.bind(ms=round((anyio.current_time() - started) * 1000)).debug("database open")
 
 
 def _prepare(data_dir: Path, ids: IdFactory) -> SqliteDatabase:
