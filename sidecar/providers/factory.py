@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import sys
 
+import anyio
 import anyio.to_thread
 
 from sidecar.providers.anthropic import AnthropicProvider
@@ -29,11 +29,21 @@ def open_provider(settings: ProviderSettings) -> Provider:
 
 
 _SDK_MODULES = {"openai": "openai", "anthropic": "anthropic"}
+_imported: set[str] = set()
+_import_locks: dict[str, anyio.Lock] = {}
 
 
 async def import_sdk(provider: str) -> None:
     """Import a provider's SDK in a worker thread: it takes 0.5–1 s, which would freeze the event loop
-    (and every other request) if the first call imported it there."""
+    (and every other request) if the first call imported it there.
+
+    Callers that arrive while the import runs wait for it here: the module is in ``sys.modules`` from the
+    import's first line, and touching it on the loop then would block the loop on the import lock until done.
+    """
     module = _SDK_MODULES.get(provider)
-    if module is not None and module not in sys.modules:  # imported once; later turns pay nothing
-        await anyio.to_thread.run_sync(importlib.import_module, module)
+    if module is None or module in _imported:  # imported once; later turns pay nothing
+        return
+    async with _import_locks.setdefault(module, anyio.Lock()):
+        if module not in _imported:
+            await anyio.to_thread.run_sync(importlib.import_module, module)
+            _imported.add(module)
