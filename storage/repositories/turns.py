@@ -188,8 +188,24 @@ def create_reply(
     return to_record(row)
 
 
-def update_reply(message_id: str, content: str) -> None:
-    Message.update(content=content).where(Message.id == message_id).execute()
+def save_partial_replies(texts: dict[str, str]) -> None:
+    """The latest text of several streaming replies (message id → text) in one transaction.
+
+    Rows no longer `streaming` are left alone: a reply's final text, once written, is never replaced by an
+    older partial one that was queued behind it.
+    """
+    rows = [(text, message_id, "streaming") for message_id, text in texts.items()]
+    with Message._meta.database.atomic():
+        Message._meta.database.cursor().executemany(_partial_reply_sql(), rows)
+
+
+@cache
+def _partial_reply_sql() -> str:
+    query = Message.update(content="text").where((Message.id == "message id") & (Message.status == "streaming"))
+    sql, params = query.sql()
+    if params != ["text", "message id", "streaming"]:
+        raise RuntimeError("the partial reply update must take text, message id and status, in that order")
+    return sql
 
 
 def finish_reply(message_id: str, status: str, content: str, usage: dict[str, Any] | None) -> None:

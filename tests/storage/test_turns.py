@@ -66,7 +66,7 @@ def test_a_reply_streams_and_then_finishes_with_its_usage(chat: dict[str, Any], 
         trigger.id,
         start + 40,
     )
-    turns.update_reply(reply.id, "Hello")
+    turns.save_partial_replies({reply.id: "Hello"})
     assert turns.get_message(reply.id).content == "Hello"  # type: ignore[union-attr]
     turns.finish_reply(reply.id, "complete", "Hello there", {"inputTokens": 3, "outputTokens": 2})
     assert turns.get_message(reply.id) == MessageRecord(
