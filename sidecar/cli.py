@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def serve_stdio(settings: Settings) -> None:
+    # The start-up imports create ~30,000 long-lived objects and no garbage worth a collection: without this
+    # the collector runs ~80 times over them (~20 ms, ~7 % of the start). Re-enabled below, before serving.
+    gc.disable()
     # loguru's default stderr sink is replaced by ours at once, and adding a sink costs ~6 ms (it scans the
     # sysconfig paths): don't let its import add one (documented switch, read only at import).
     autoinit_was_set = "LOGURU_AUTOINIT" in os.environ
@@ -63,6 +67,10 @@ def serve_stdio(settings: Settings) -> None:
     from storage.migrations import SchemaTooNewError
 
     configure_logging(settings.log_level, settings.log_file)
+    # What start-up built lives as long as the process: park it out of the collector's sight for good (its
+    # ~1,700 unreachable import-time objects are kept; a collection to find them would cost ~20 ms).
+    gc.freeze()
+    gc.enable()
     code = 0
     try:
         anyio.run(serve, settings, 0, protocol_fd)
