@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from pathlib import Path
@@ -34,6 +35,8 @@ async def test_callers_during_the_first_import_wait_for_all_of_it(
     monkeypatch.setitem(EVENTS, "started", threading.Event())
     monkeypatch.setitem(EVENTS, "gate", threading.Event())
     returned: list[bool] = []
+    freezes: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(name in factory._imported))
 
     async def use() -> None:
         await factory.import_sdk("slowsdk")
@@ -52,3 +55,4 @@ async def test_callers_during_the_first_import_wait_for_all_of_it(
         sys.modules.pop(name, None)
         factory._imported.discard(name)
     assert returned == [True, True]
+    assert freezes == [True]  # once, after the import: its long-lived objects leave the collector's scans
