@@ -1,4 +1,4 @@
-"""The process's stdin and stdout: fd protection, the stdin reader thread and the single frame writer.
+"""The process's stdin and stdout: fd protection, the stdin reader and the single frame writer.
 
 Only this module touches fd 0 and fd 1. Everything above it sees two memory streams: frames in,
 messages (JSON-ready dicts or lists) out.
