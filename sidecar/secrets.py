@@ -24,17 +24,27 @@ _NO_KEYCHAIN = (
 
 
 class SecretStore:
-    """Keychain entries plus session-only keys held in this process (which win over the keychain)."""
+    """Keychain entries plus session-only keys held in this process (which win over the keychain).
+
+    A key read from (or written to) the keychain is remembered for the process's life, so a turn does not
+    ask the OS keychain once per agent (a thread hop and, on some systems, tens of ms each). The SDK
+    client built from it holds the key in memory anyway. A change made outside this process is seen after
+    a restart.
+    """
 
     def __init__(self, kind: SecretStoreKind = "keyring") -> None:
         self.kind: SecretStoreKind = kind
         self._session: dict[str, str] = {}
+        self._keychain_read: dict[str, str] = {}
+        self._keychain_writes = 0  # a read that overlapped a write is not remembered: it may be stale
 
     async def set(self, config_id: str, api_key: str, persist: bool = True) -> bool:
         """Store a key; return True when it went to the keychain, False when it is kept for this session only."""
         register_secret(api_key)
         if persist and self.kind == "keyring":
+            self._forget_read(config_id)
             await _call_keyring("set_password", SERVICE_NAME, config_id, api_key)
+            self._keychain_read[config_id] = api_key
             self._session.pop(config_id, None)
             return True
         self._session[config_id] = api_key
@@ -44,7 +54,12 @@ class SecretStore:
         """The key for a config, or None. `in_keychain=False` skips the keychain (and any OS prompt)."""
         key = self._session.get(config_id)
         if key is None and in_keychain and self.kind == "keyring":
-            key = await _call_keyring("get_password", SERVICE_NAME, config_id)
+            key = self._keychain_read.get(config_id)
+            if key is None:
+                writes_before = self._keychain_writes
+                key = await _call_keyring("get_password", SERVICE_NAME, config_id)
+                if key and self._keychain_writes == writes_before:
+                    self._keychain_read[config_id] = key
         if key:
             register_secret(key)
         return key or None
@@ -64,6 +79,7 @@ class SecretStore:
         Best effort on purpose: a broken keychain must not stop a user deleting a config or switching
         to a session-only key.
         """
+        self._forget_read(config_id)
         if self.kind != "keyring":
             return True
         try:
@@ -74,6 +90,11 @@ class SecretStore:
             logger.bind(llm_config_id=config_id).warning("Could not remove an API key from the OS keychain")
             return False
         return True
+
+
+    def _forget_read(self, config_id: str) -> None:
+        self._keychain_writes += 1
+        self._keychain_read.pop(config_id, None)
 
 
 class _NothingToDelete(Exception):

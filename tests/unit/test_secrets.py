@@ -204,3 +204,31 @@ async def test_a_persisted_key_is_remembered_across_restarts_and_a_session_key_i
     assert (SERVICE_NAME, persisted["id"]) not in memory_keyring.entries
     assert session["id"] not in {u for _, u in memory_keyring.entries}
     restarted.db.close()
+
+
+class CountingKeyring(MemoryKeyring):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.reads += 1
+        return super().get_password(service, username)
+
+
+async def test_a_keychain_key_is_read_once_per_process_and_forgotten_on_change() -> None:
+    previous = keyring.get_keyring()
+    backend = CountingKeyring()
+    keyring.set_keyring(backend)
+    try:
+        backend.entries[(SERVICE_NAME, "cfg-1")] = "sk-stored-before-start"
+        store = SecretStore("keyring")
+        assert [await store.get("cfg-1") for _ in range(5)] == ["sk-stored-before-start"] * 5
+        assert backend.reads == 1  # five agents on one config, one OS keychain call
+        await store.set("cfg-1", "sk-replaced")
+        assert await store.get("cfg-1") == "sk-replaced" and backend.reads == 1
+        await store.delete("cfg-1")
+        assert await store.get("cfg-1") is None and backend.reads == 2
+        assert await store.get("cfg-1", in_keychain=False) is None and backend.reads == 2
+    finally:
+        keyring.set_keyring(previous)
