@@ -36,14 +36,18 @@ class SecretStore:
         self.kind: SecretStoreKind = kind
         self._session: dict[str, str] = {}
         self._keychain_read: dict[str, str] = {}
-        self._keychain_writes = 0  # a read that overlapped a write is not remembered: it may be stale
+        # Bumped before and after each keychain write: a read that overlapped one may be stale, so it is not kept.
+        self._generation: dict[str, int] = {}
 
     async def set(self, config_id: str, api_key: str, persist: bool = True) -> bool:
         """Store a key; return True when it went to the keychain, False when it is kept for this session only."""
         register_secret(api_key)
         if persist and self.kind == "keyring":
             self._forget_read(config_id)
-            await _call_keyring("set_password", SERVICE_NAME, config_id, api_key)
+            try:
+                await _call_keyring("set_password", SERVICE_NAME, config_id, api_key)
+            finally:
+                self._forget_read(config_id)
             self._keychain_read[config_id] = api_key
             self._session.pop(config_id, None)
             return True
@@ -56,9 +60,9 @@ class SecretStore:
         if key is None and in_keychain and self.kind == "keyring":
             key = self._keychain_read.get(config_id)
             if key is None:
-                writes_before = self._keychain_writes
+                generation = self._generation.get(config_id, 0)
                 key = await _call_keyring("get_password", SERVICE_NAME, config_id)
-                if key and self._keychain_writes == writes_before:
+                if key and self._generation.get(config_id, 0) == generation:
                     self._keychain_read[config_id] = key
         if key:
             register_secret(key)
@@ -89,11 +93,13 @@ class SecretStore:
         except SecretStorageError:
             logger.bind(llm_config_id=config_id).warning("Could not remove an API key from the OS keychain")
             return False
+        finally:
+            self._forget_read(config_id)
         return True
 
 
     def _forget_read(self, config_id: str) -> None:
-        self._keychain_writes += 1
+        self._generation[config_id] = self._generation.get(config_id, 0) + 1
         self._keychain_read.pop(config_id, None)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import keyring
 import keyring.backend
 import keyring.backends.fail
@@ -230,5 +233,56 @@ async def test_a_keychain_key_is_read_once_per_process_and_forgotten_on_change()
         await store.delete("cfg-1")
         assert await store.get("cfg-1") is None and backend.reads == 2
         assert await store.get("cfg-1", in_keychain=False) is None and backend.reads == 2
+    finally:
+        keyring.set_keyring(previous)
+
+
+class HeldKeyring(MemoryKeyring):
+    """Reads and writes that, once under way, wait to be released: the order of overlapping calls is the test's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading, self.writing = threading.Event(), threading.Event()
+        self.release_read, self.release_write = threading.Event(), threading.Event()
+
+    def get_password(self, service: str, username: str) -> str | None:
+        value = super().get_password(service, username)
+        self.reading.set()
+        self.release_read.wait(timeout=30)
+        return value
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.writing.set()
+        self.release_write.wait(timeout=30)
+        super().set_password(service, username, password)
+
+
+async def test_a_keychain_read_that_overlaps_a_new_key_is_not_remembered() -> None:
+    previous = keyring.get_keyring()
+    backend = HeldKeyring()
+    keyring.set_keyring(backend)
+    try:
+        backend.entries[(SERVICE_NAME, "cfg-1")] = "sk-old-key"
+        store = SecretStore("keyring")
+        seen: list[str | None] = []
+        written = anyio.Event()
+
+        async def read() -> None:
+            seen.append(await store.get("cfg-1"))
+
+        async def write() -> None:
+            await store.set("cfg-1", "sk-new-key")
+            written.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write)
+            await anyio.to_thread.run_sync(backend.writing.wait)  # the new key is being written...
+            tg.start_soon(read)
+            await anyio.to_thread.run_sync(backend.reading.wait)  # ...while a turn reads the old one
+            backend.release_write.set()
+            await written.wait()  # the write is done and remembered before the old read returns
+            backend.release_read.set()
+        assert seen == ["sk-old-key"]  # that read was under way before the write ended
+        assert await store.get("cfg-1") == "sk-new-key"  # but the old key is not kept for later turns
     finally:
         keyring.set_keyring(previous)
