@@ -10,6 +10,7 @@ import json
 import os
 import select
 import selectors
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -67,11 +68,19 @@ async def read_frames(in_fd: int, decoder: FrameDecoder, send: MemoryObjectSendS
 
 
 def _pollable(fd: int) -> bool:
+    """A pipe, socket or terminal: what every poller reports readable only when data or EOF is there.
+
+    Decided by file type, not by whether the selector takes the fd: kqueue (macOS) accepts a regular file
+    but never reports its EOF as readable.
+    """
     if sys.platform == "win32":
         return False  # asyncio there polls sockets only
     try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))):
+            return False  # a regular file, /dev/null, a closed fd
         with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)  # epoll refuses regular files and /dev/null
+            selector.register(fd, selectors.EVENT_READ)
     except (OSError, ValueError):
         return False
     return True

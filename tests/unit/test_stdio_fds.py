@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import select
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,6 +38,19 @@ def test_a_pipe_is_polled_on_the_loop_but_a_regular_file_and_dev_null_are_not(
     with session.open("rb") as file, open(os.devnull, "rb") as null:
         assert not _pollable(file.fileno())
         assert not _pollable(null.fileno())
+
+
+def test_a_socket_and_a_terminal_are_polled_on_the_loop() -> None:
+    left, right = socket.socketpair()
+    controller, terminal = os.openpty()
+    try:
+        assert _pollable(left.fileno())
+        assert _pollable(terminal)
+    finally:
+        left.close()
+        right.close()
+        os.close(controller)
+        os.close(terminal)
 
 
 @pytest.fixture
