@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from sidecar.errors import ShuttingDown
 from sidecar.settings import Settings
 from storage.db import Database
 from storage.ids import IdFactory
@@ -43,6 +44,9 @@ class Services:
             await self.db.wait_open()
             # In a worker thread, so requests already running keep being served meanwhile.
             engine_module = await anyio.to_thread.run_sync(import_module, CHAT_ENGINE_MODULE)
+            if not self.lifecycle.accepting:
+                # `shutdown` came while the engine loaded: it had nothing to cancel, so start nothing now.
+                raise ShuttingDown("The sidecar is shutting down")
             if self.chat is None:  # another first chat request may have made it while this one imported
                 self.chat = engine_module.ChatEngine(db=self.db, ids=self.ids, secrets=self.secrets, emit=self.emit)
         return self.chat

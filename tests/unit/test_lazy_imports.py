@@ -14,6 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.errors import ShuttingDown
+from sidecar.lifecycle import Lifecycle
+from sidecar.secrets import SecretStore
+from sidecar.services import Services
+from sidecar.settings import Settings
+from storage.ids import IdFactory
+from storage.setup import open_database
+
 # What `chat-sidecar` imports before `anyio.run(serve, ...)` (sidecar.cli.serve_stdio).
 START_UP_IMPORTS = ["sidecar.cli", "sidecar.transport.stdio", "sidecar.app", "sidecar.logs", "storage.migrations"]
 LOADED_ON_FIRST_USE = [
@@ -58,6 +66,7 @@ ENGINE_ON_FIRST_CHAT_CALL = """
 import sys
 import anyio
 from sidecar.errors import NotFound
+from sidecar.lifecycle import Lifecycle
 from sidecar.methods.table import METHODS
 from sidecar.secrets import SecretStore
 from sidecar.services import Services
@@ -67,8 +76,10 @@ from storage.setup import open_database
 
 async def main():
     ids = IdFactory()
-    services = Services(Settings(data_dir=DATA_DIR), open_database(DATA_DIR, ids), ids, SecretStore("memory"),
-                        emit=None, lifecycle=None)
+    settings = Settings(data_dir=DATA_DIR)
+    lifecycle = Lifecycle(settings, "memory", spawn=lambda *args: None)
+    services = Services(settings, open_database(DATA_DIR, ids), ids, SecretStore("memory"),
+                        emit=None, lifecycle=lifecycle)
     seen = []
     await METHODS["llmConfigs:list"](services, {})
     seen.append("sidecar.chat.orchestrator" in sys.modules)
@@ -90,3 +101,18 @@ def test_the_chat_engine_is_imported_by_the_first_chat_call_that_needs_it(tmp_pa
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     # after a data call: not loaded; after chat:cancel with nothing running: not loaded; after buildAgentContext: loaded
     assert done.stdout.strip() == "[False, False, True]"
+
+
+@pytest.mark.anyio
+async def test_a_chat_engine_that_finishes_loading_after_shutdown_starts_nothing(tmp_path: Path) -> None:
+    """`shutdown` during the engine's first import had nothing to cancel: the call that loaded it must not run."""
+    ids = IdFactory()
+    settings = Settings(data_dir=tmp_path)
+    lifecycle = Lifecycle(settings, "memory", spawn=lambda *args: None)
+    database = open_database(tmp_path, ids)
+    services = Services(settings, database, ids, SecretStore("memory"), emit=None, lifecycle=lifecycle)  # type: ignore[arg-type]
+    await lifecycle.shutdown(own_request=False)
+    with pytest.raises(ShuttingDown):
+        await services.chat_engine()
+    assert services.chat is None
+    database.close()
