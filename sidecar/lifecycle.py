@@ -99,6 +99,8 @@ class Lifecycle:
         """stdout is gone (the client died): cancel everything at once and exit."""
         self._accepting = False
         self.cancel_work()
+        if self.stop.is_set():
+            return  # already winding down, maybe past the task group this would spawn into
         self._spawn(self._stop_after_shutdown, "stdout closed")
 
     async def _stop_after_shutdown(self, reason: str) -> None:

@@ -31,7 +31,8 @@ def open_provider(settings: ProviderSettings) -> Provider:
 
 _SDK_MODULES = {"openai": "openai", "anthropic": "anthropic"}
 _imported: set[str] = set()
-_import_locks: dict[str, anyio.Lock] = {}
+# One lock for both SDKs: they share pydantic and httpx2, and two threads importing one cycle can deadlock.
+_import_lock = anyio.Lock()
 
 
 async def import_sdk(provider: str) -> None:
@@ -44,7 +45,7 @@ async def import_sdk(provider: str) -> None:
     module = _SDK_MODULES.get(provider)
     if module is None or module in _imported:  # imported once; later turns pay nothing
         return
-    async with _import_locks.setdefault(module, anyio.Lock()):
+    async with _import_lock:
         if module not in _imported:
             await anyio.to_thread.run_sync(importlib.import_module, module)
             _imported.add(module)
