@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -26,6 +27,8 @@ from storage.ids import IdFactory
 from storage.setup import open_database
 
 pytestmark = pytest.mark.anyio
+
+_Backend = TypeVar("_Backend", bound=keyring.backend.KeyringBackend)
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -53,21 +56,27 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@contextmanager
+def installed(backend: _Backend) -> Iterator[_Backend]:
+    """`backend` as the process's keyring for the block."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
+
+
 @pytest.fixture
 def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+    with installed(MemoryKeyring()) as backend:
+        yield backend
 
 
 @pytest.fixture
 def no_keyring() -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(keyring.backends.fail.Keyring())
-    yield
-    keyring.set_keyring(previous)
+    with installed(keyring.backends.fail.Keyring()):
+        yield
 
 
 async def test_a_persisted_key_lives_in_the_keychain_under_the_config_id(memory_keyring: MemoryKeyring) -> None:
@@ -220,10 +229,7 @@ class CountingKeyring(MemoryKeyring):
 
 
 async def test_a_keychain_key_is_read_once_per_process_and_forgotten_on_change() -> None:
-    previous = keyring.get_keyring()
-    backend = CountingKeyring()
-    keyring.set_keyring(backend)
-    try:
+    with installed(CountingKeyring()) as backend:
         backend.entries[(SERVICE_NAME, "cfg-1")] = "sk-stored-before-start"
         store = SecretStore("keyring")
         assert [await store.get("cfg-1") for _ in range(5)] == ["sk-stored-before-start"] * 5
@@ -233,8 +239,6 @@ async def test_a_keychain_key_is_read_once_per_process_and_forgotten_on_change()
         await store.delete("cfg-1")
         assert await store.get("cfg-1") is None and backend.reads == 2
         assert await store.get("cfg-1", in_keychain=False) is None and backend.reads == 2
-    finally:
-        keyring.set_keyring(previous)
 
 
 class HeldKeyring(MemoryKeyring):
@@ -258,10 +262,7 @@ class HeldKeyring(MemoryKeyring):
 
 
 async def test_a_keychain_read_that_overlaps_a_new_key_is_not_remembered() -> None:
-    previous = keyring.get_keyring()
-    backend = HeldKeyring()
-    keyring.set_keyring(backend)
-    try:
+    with installed(HeldKeyring()) as backend:
         backend.entries[(SERVICE_NAME, "cfg-1")] = "sk-old-key"
         store = SecretStore("keyring")
         seen: list[str | None] = []
@@ -284,5 +285,3 @@ async def test_a_keychain_read_that_overlaps_a_new_key_is_not_remembered() -> No
             backend.release_read.set()
         assert seen == ["sk-old-key"]  # that read was under way before the write ended
         assert await store.get("cfg-1") == "sk-new-key"  # but the old key is not kept for later turns
-    finally:
-        keyring.set_keyring(previous)
