@@ -17,7 +17,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from loguru import logger
 
 from sidecar.dispatch import Dispatcher
-from sidecar.lifecycle import Lifecycle
+from sidecar.lifecycle import CLOSE_SECONDS, Lifecycle
 from sidecar.methods.table import METHODS
 from sidecar.methods.table_data import DATA_MODULES
 from sidecar.secrets import SecretStore
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from peewee import SqliteDatabase
 
 WRITER_DRAIN_SECONDS = 0.4
+WRITER_GRACE_SECONDS = 0.5  # once stopping, how long a frame may wait for a client that is not reading
 
 
 async def serve(settings: Settings, in_fd: int, out_fd: int) -> None:
@@ -50,9 +51,15 @@ async def serve(settings: Settings, in_fd: int, out_fd: int) -> None:
             writer = FrameWriter(out_fd, decoder, on_output_closed=lifecycle.output_lost)
             outer.start_soon(writer.run)
             services = Services(settings, db, ids, secrets, writer.emit_notification, lifecycle)
-            lifecycle.cancel_work = lambda: services.chat.cancel_all() if services.chat is not None else None
-            lifecycle.close_resources = db.close
-            dispatcher = Dispatcher(METHODS, services, writer.send.send)
+
+            def cancel_work() -> None:
+                writer.stop_waiting(WRITER_GRACE_SECONDS)  # a client that stopped reading never holds up the end
+                if services.chat is not None:
+                    services.chat.cancel_all()
+
+            lifecycle.cancel_work = cancel_work
+            lifecycle.close_resources = lambda: db.aclose(CLOSE_SECONDS)
+            dispatcher = Dispatcher(METHODS, services, writer.send_message)
             frames_send, frames_receive = anyio.create_memory_object_stream[Frame](16)
             work.start_soon(read_frames, in_fd, decoder, frames_send)
             work.start_soon(lifecycle.watch_signals)

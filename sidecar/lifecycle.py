@@ -5,18 +5,24 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from loguru import logger
 
 from sidecar import __version__
+from sidecar.providers.registry import provider_names
 from sidecar.settings import Settings
 
 PROTOCOL_VERSION = "1"
 PARENT_POLL_SECONDS = 0.25
-SHUTDOWN_GRACE_SECONDS = 1.0  # with the writer's drain, well inside the contract's 2 s
+SHUTDOWN_GRACE_SECONDS = 1.0  # with the close and the writer's drain, inside the contract's 2 s
+CLOSE_SECONDS = 0.3
+
+
+async def _nothing() -> None:
+    return None
 
 
 class Lifecycle:
@@ -32,14 +38,21 @@ class Lifecycle:
         self._active_requests = 0
         self._idle = anyio.Event()
         self._idle.set()
-        self._shutdown_done = False
+        self._shutdown_started = False
+        self._shutdown_done = anyio.Event()
         self._watched_pid: int | None = None
-        self.cancel_work: Callable[[], None] = lambda: None  # set by the app: cancels in-flight agents
-        self.close_resources: Callable[[], Any] = lambda: None  # set by the app: flush and close the DB
+        # Set once by the app while it builds the parts, before any frame is read.
+        self.cancel_work: Callable[[], None] = lambda: None  # cancels in-flight agents, stops waiting on the client
+        self.close_resources: Callable[[], Awaitable[None]] = _nothing  # flushes and closes the database
 
     @property
     def accepting(self) -> bool:
         return self._accepting
+
+    @property
+    def stopping(self) -> bool:
+        """No new work: `shutdown`, a signal, the parent's death or a lost stdout has begun the end."""
+        return not self._accepting
 
     def request_started(self) -> None:
         self._active_requests += 1
@@ -71,7 +84,7 @@ class Lifecycle:
                 "framing": ["ndjson", "lsp"],
                 "batch": True,
                 "cancelRequest": True,
-                "providers": ["openai", "anthropic", "demo"],
+                "providers": provider_names(),
                 "notifications": ["agent:update", "all:complete"],
             },
             "dataDir": str(self.settings.data_dir),
@@ -79,15 +92,23 @@ class Lifecycle:
         }
 
     async def shutdown(self, own_request: bool = True) -> None:
-        """Stop taking work, cancel agents, let in-flight requests answer (bounded), close the database."""
+        """Stop taking work, cancel agents, let in-flight requests answer (bounded), close the database.
+
+        A second call (a signal after `shutdown`, say) waits for the first to finish.
+        """
         self._accepting = False
-        if self._shutdown_done:
+        if self._shutdown_started:
+            with anyio.move_on_after(SHUTDOWN_GRACE_SECONDS + CLOSE_SECONDS):
+                await self._shutdown_done.wait()
             return
-        self.cancel_work()
-        with anyio.move_on_after(SHUTDOWN_GRACE_SECONDS):
-            await self.wait_idle(others_than_me=1 if own_request else 0)
-        self._shutdown_done = True
-        await anyio.to_thread.run_sync(self.close_resources)
+        self._shutdown_started = True
+        try:
+            self.cancel_work()
+            with anyio.move_on_after(SHUTDOWN_GRACE_SECONDS):
+                await self.wait_idle(others_than_me=1 if own_request else 0)
+            await self.close_resources()
+        finally:
+            self._shutdown_done.set()
 
     def request_exit(self, reason: str) -> None:
         if not self.stop.is_set():

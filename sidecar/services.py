@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from sidecar.errors import ShuttingDown
+from sidecar.chat.events import Emit
 from sidecar.settings import Settings
 from storage.db import Database
 from storage.ids import IdFactory
 
 if TYPE_CHECKING:
     from sidecar.chat.orchestrator import ChatEngine
+    from sidecar.chat.runs import Run
     from sidecar.lifecycle import Lifecycle
     from sidecar.secrets import SecretStore
-
-Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
-"""Send a notification (`agent:update`, `all:complete`) to the client."""
 
 CHAT_ENGINE_MODULE = "sidecar.chat.orchestrator"
 
@@ -37,19 +36,32 @@ class Services:
     """The chat engine once a chat method has needed it (`chat_engine()`); None until then."""
 
     async def chat_engine(self) -> ChatEngine:
-        """The chat engine, made on first use: its import (~40 ms: engine, providers) stays off the start-up path."""
+        """The chat engine, made on first use: its import (~40 ms: engine, providers) stays off the start-up path.
+
+        Made even when `shutdown` came meanwhile: it knows the process is stopping, so a turn read before the
+        shutdown still answers, its agents claimed already cancelled.
+        """
         if self.chat is None:
             # After the open: the open's worker thread imports storage, and two threads importing the same
             # modules at once can deadlock on circular imports.
             await self.db.wait_open()
             # In a worker thread, so requests already running keep being served meanwhile.
             engine_module = await anyio.to_thread.run_sync(import_module, CHAT_ENGINE_MODULE)
-            if not self.lifecycle.accepting:
-                # `shutdown` came while the engine loaded: it had nothing to cancel, so start nothing now.
-                raise ShuttingDown("The sidecar is shutting down")
             if self.chat is None:  # another first chat request may have made it while this one imported
-                self.chat = engine_module.ChatEngine(db=self.db, ids=self.ids, secrets=self.secrets, emit=self.emit)
+                lifecycle = self.lifecycle
+                self.chat = engine_module.ChatEngine(
+                    db=self.db, ids=self.ids, secrets=self.secrets, emit=self.emit, stopping=lambda: lifecycle.stopping
+                )
         return self.chat
+
+    @asynccontextmanager
+    async def changing(self, affects: Callable[[Run], bool], conversation_id: str | None = None) -> AsyncIterator[None]:
+        """Around a data change that may touch running agents: they are cancelled and settle first."""
+        if self.chat is None:  # no engine yet: no agent has ever run in this process
+            yield
+            return
+        async with self.chat.changing(affects, conversation_id):
+            yield
 
 
 Handler = Callable[[Services, dict[str, Any]], Awaitable[Any]]

@@ -39,6 +39,10 @@ class DatabaseUnavailable(RuntimeError):
     """The database could not be opened at start-up (the process is exiting; the log says why)."""
 
 
+class DatabaseClosed(DatabaseUnavailable):
+    """The database was closed (the process is shutting down): no query runs after that."""
+
+
 def open_sqlite(path: Path) -> SqliteDatabase:
     """Open (creating if needed) the database file with our pragmas; no schema work."""
     from peewee import SqliteDatabase  # ~20 ms: imported by whoever opens the file, never at module import
@@ -85,16 +89,33 @@ class Database:
             if self._opened is not None:
                 await self._opened.wait()
             if self.sqlite is None:
-                raise DatabaseUnavailable("the database is not open")
+                raise DatabaseClosed("the database is closed") if self._closed else DatabaseUnavailable("not open")
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         if self.sqlite is None:
             await self.wait_open()
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._lane)
+        if self._closed:
+            raise DatabaseClosed("the database is closed")
+        return await anyio.to_thread.run_sync(self._run_open, fn, args, limiter=self._lane)
+
+    def _run_open(self, fn: Callable[..., T], args: tuple[object, ...]) -> T:
+        # Checked again in the lane: a query queued behind `aclose` must not reopen the file (peewee would).
+        if self._closed:
+            raise DatabaseClosed("the database is closed")
+        return fn(*args)
 
     def run_sync(self, fn: Callable[..., T], *args: object) -> T:
         """For start-up and shutdown, when no event loop work can race it."""
         return fn(*args)
+
+    async def aclose(self, timeout: float) -> None:
+        """Refuse further queries, wait (bounded) for the one in the lane, then flush and close.
+
+        On time-out the file is left open rather than closed under a running query; WAL keeps it consistent.
+        """
+        self._closed = True
+        with anyio.move_on_after(timeout):
+            await anyio.to_thread.run_sync(self.close, limiter=self._lane)
 
     def close(self) -> None:
         """Flush and close; waits for an open in progress, and keeps a later open from happening."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sidecar.services import Emit
 from storage.records import ParticipantRecord
+
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""Send a notification to the client; returns once it is queued (or dropped, when the process is stopping and
+the client has stopped reading)."""
 
 TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled"})
 # At most 20 streaming updates a second per agent: text arriving faster is sent in one delta.
@@ -13,7 +17,11 @@ COALESCE_SECONDS = 0.05
 
 
 class AgentUpdates:
-    """The updates of one agent in one turn: `seq` from 1, nothing after the terminal one."""
+    """The updates of one agent in one turn: `seq` from 1, nothing after the terminal one.
+
+    `seq` counts updates actually handed to the writer: an update whose send was cancelled takes no number, so
+    the client never sees a gap.
+    """
 
     def __init__(self, emit: Emit, participant: ParticipantRecord, user_message_id: str) -> None:
         self._emit = emit
@@ -30,11 +38,11 @@ class AgentUpdates:
     async def send(self, status: str, **fields: Any) -> None:
         if self.settled:
             raise RuntimeError("an agent's update came after its terminal update")
-        self._seq += 1
-        self.settled = status in TERMINAL_STATUSES
-        params = {**self._base, "status": status, "seq": self._seq}
+        params = {**self._base, "status": status, "seq": self._seq + 1}
         params.update({key: value for key, value in fields.items() if value is not None})
         await self._emit("agent:update", params)
+        self._seq += 1
+        self.settled = status in TERMINAL_STATUSES
 
 
 async def send_all_complete(emit: Emit, conversation_id: str, user_message_id: str) -> None:

@@ -1,71 +1,85 @@
-"""The chat engine: a turn fans out to every enabled agent at once; cancel, retry, and the context preview."""
+"""The chat engine: turns fan out to every enabled agent at once; busy turns, retries, cancels, and data changes
+made while agents run; the context preview.
+
+A turn is registered (`RunRegistry.open_turn`) before its first await and its agent runs are claimed in one
+synchronous step right after its reads, so every cancel finds them. Data changes that touch running agents go
+through `changing`: the affected runs are cancelled and settle first, and a turn whose reads a change overtook
+reads again before it claims its runs.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Literal
 
 import anyio
 from loguru import logger
 
-from sidecar.chat.agent_run import AgentCaller, AgentRun
+from sidecar.chat.agent_call import AgentCaller
 from sidecar.chat.context import AgentContext, TriggerNotFound, build_agent_context, to_wire
-from sidecar.chat.events import AgentUpdates, send_all_complete
+from sidecar.chat.events import Emit, send_all_complete
+from sidecar.chat.provider_pool import NO_LLM_CONFIG, ProviderPool
+from sidecar.chat.pump import ReplySaves
 from sidecar.chat.request_bodies import MissingLlmConfig
-from sidecar.errors import Busy, Conflict, NotFound, RuleViolation, SecretStorageError
-from sidecar.providers.base import Provider, ProviderError, ProviderSettings
-from sidecar.providers.factory import import_sdk, open_provider
+from sidecar.chat.runs import Run, RunRegistry, Turn, wait_settled
+from sidecar.chat.settle import Settler
+from sidecar.errors import Busy, Conflict, NotFound, RuleViolation
+from sidecar.providers.base import ProviderError
 from sidecar.secrets import SecretStore
-from sidecar.services import Emit
 from storage.db import Database
 from storage.ids import IdFactory
 from storage.records import MessageRecord, ParticipantRecord
 from storage.repositories import turns
 
 NO_AGENTS_NOTICE = "No agents are enabled for this conversation"
-NO_LLM_CONFIG = "This agent has no LLM configuration. Choose one in its settings."
-KEY_UNREADABLE = "The API key for this agent's LLM configuration could not be read from the OS keychain."
-CALLS_PER_LLM_CONFIG = 4  # so five agents on one key do not trip its rate limit
+# How long a data change or an interrupting message waits for the runs it cancelled to settle.
+SETTLE_WAIT_SECONDS = 5.0
+
+OnBusy = Literal["interrupt", "reject"]
 
 
 class ChatEngine:
-    def __init__(self, db: Database, ids: IdFactory, secrets: SecretStore, emit: Emit) -> None:
+    def __init__(
+        self, db: Database, ids: IdFactory, secrets: SecretStore, emit: Emit, stopping: Callable[[], bool]
+    ) -> None:
         self._db = db
         self._ids = ids
-        self._secrets = secrets
         self._emit = emit
-        self._providers: dict[str, tuple[ProviderSettings, Provider]] = {}
-        self._limiters: dict[str, anyio.CapacityLimiter] = defaultdict(
-            lambda: anyio.CapacityLimiter(CALLS_PER_LLM_CONFIG)
-        )
-        self._running: dict[tuple[str, str], set[anyio.CancelScope]] = defaultdict(set)
-        self._caller = AgentCaller(db, ids, self._provider_for, lambda config_id: self._limiters[config_id])
+        self._runs = RunRegistry(emit, stopping)
+        self._pool = ProviderPool(secrets)
+        saves = ReplySaves(db, ids)
+        self._settler = Settler(db, ids, saves)
+        self._caller = AgentCaller(self._pool, saves, self._settler)
+        self._changes = _Changes()
 
     # --- turns ---------------------------------------------------------------------------------------
 
     async def process_user_message(
-        self, conversation_id: str, user_message_id: str | None, content: str | None
+        self, conversation_id: str, user_message_id: str | None, content: str | None, on_busy: OnBusy = "interrupt"
     ) -> dict[str, Any]:
         started = anyio.current_time()
-        # One unit of work each way: every thread hop here delays the first provider request.
-        if content is not None:
-            trigger, participants, history = await self._db.run(turns.start_turn, self._ids, conversation_id, content)
-        else:
-            assert user_message_id is not None
-            trigger = await self._trigger(conversation_id, user_message_id)
-            participants, history = await self._db.run(turns.load_turn, conversation_id)
-        enabled = [p for p in participants if p.enabled]
-        if not enabled:
-            await self._db.run(turns.add_system_message, self._ids, conversation_id, NO_AGENTS_NOTICE, trigger.id, None)
-            await send_all_complete(self._emit, conversation_id, trigger.id)
-            return _processing_result(trigger.id, [], started)
-        results: list[dict[str, Any]] = []
-        await self._fan_out(enabled, participants, history, trigger.id, results)
-        order = {p.conversation_agent_id: index for index, p in enumerate(enabled)}
-        results.sort(key=lambda result: order[result["conversationAgentId"]])
-        return _processing_result(trigger.id, results, started)
+        earlier = self._runs.open_turns(conversation_id)
+        if earlier and on_busy == "reject":
+            raise Busy("A turn is still running in this conversation")
+        turn = self._runs.open_turn(conversation_id, "turn")  # from here on, every cancel finds this turn
+        try:
+            if earlier:
+                for running in earlier:
+                    running.cancel()
+                await wait_settled((), earlier, SETTLE_WAIT_SECONDS)
+            trigger, participants, history = await self._read_turn(turn, conversation_id, user_message_id, content)
+            enabled = [p for p in participants if p.enabled]
+            if not enabled:
+                await self._db.run(
+                    turns.add_system_message, self._ids, conversation_id, NO_AGENTS_NOTICE, trigger.id, None
+                )
+                return _processing_result(trigger.id, [], started)
+            runs = [self._runs.add_run(turn, p) for p in enabled]  # claimed in one step, no await between
+            results = await self._run_all(runs, participants, history)
+            return _processing_result(trigger.id, results, started)
+        finally:
+            await self._close_turn(turn)
 
     async def retry_agent(
         self, conversation_id: str, conversation_agent_id: str, user_message_id: str
@@ -73,78 +87,62 @@ class ChatEngine:
         trigger = await self._trigger(conversation_id, user_message_id)
         participants = await self._db.run(turns.load_participants, conversation_id)
         target = _find_participant(participants, conversation_agent_id)
-        with self._claim(target) as scope:  # claimed before the next await: a second retry now is busy
+        if self._runs.agent_is_running(conversation_id, target.conversation_agent_id):
+            raise Busy("That agent is still answering in this conversation")
+        turn = self._runs.open_turn(conversation_id, "retry", trigger.id)
+        run = self._runs.add_run(turn, target)  # claimed before the next await: a second retry now is busy
+        try:
             previous = await self._db.run(turns.find_reply, target.conversation_agent_id, trigger.id)
             if previous is not None and previous.status == "complete":
+                turn.trigger_id = None  # nothing ran: no `all:complete` for this refusal
                 raise Conflict("That agent already answered this message")
             await self._db.run(turns.delete_turn_rows, target.conversation_agent_id, trigger.id)
             history = await self._db.run(turns.load_history, conversation_id)
-            results: list[dict[str, Any]] = []
-            await self._settle_turn([(target, scope)], participants, history, trigger.id, results)
-        return results[0]
-
-    async def _fan_out(
-        self,
-        enabled: list[ParticipantRecord],
-        participants: list[ParticipantRecord],
-        history: list[MessageRecord],
-        trigger_id: str,
-        results: list[dict[str, Any]],
-    ) -> None:
-        await self._settle_turn([(p, None) for p in enabled], participants, history, trigger_id, results)
-
-    async def _settle_turn(
-        self,
-        runs: list[tuple[ParticipantRecord, anyio.CancelScope | None]],
-        participants: list[ParticipantRecord],
-        history: list[MessageRecord],
-        trigger_id: str,
-        results: list[dict[str, Any]],
-    ) -> None:
-        """Run these agents at once (each with its claimed scope, or one claimed now); then `all:complete`."""
-        try:
-            async with anyio.create_task_group() as tg:
-                for participant, scope in runs:
-                    tg.start_soon(self._run_and_collect, participant, participants, history, trigger_id, scope, results)
+            return (await self._run_all([run], participants, history))[0]
         finally:
-            with anyio.CancelScope(shield=True):
-                await send_all_complete(self._emit, runs[0][0].conversation_id, trigger_id)
+            run.settled.set()  # a refused retry never started: nothing waits for it
+            await self._close_turn(turn)
 
-    @contextmanager
-    def _claim(self, target: ParticipantRecord, exclusive: bool = True) -> Iterator[anyio.CancelScope]:
-        """Register the agent's cancel scope (chat:cancel finds it here); `exclusive` refuses a running agent."""
-        key = (target.conversation_id, target.conversation_agent_id)
-        if exclusive and self._running.get(key):
-            raise Busy("That agent is still answering in this conversation")
-        scope = anyio.CancelScope()
-        self._running[key].add(scope)
-        try:
-            yield scope
-        finally:
-            self._running[key].discard(scope)
-            if not self._running[key]:
-                del self._running[key]
+    async def _read_turn(
+        self, turn: Turn, conversation_id: str, user_message_id: str | None, content: str | None
+    ) -> tuple[MessageRecord, list[ParticipantRecord], list[MessageRecord]]:
+        """The trigger (saved first when it is new text), the participants and the history, read after every
+        data change that started before the read: one unit of work each way in the usual case."""
+        await self._changes.wait_idle()
+        generation = self._changes.generation
+        if content is not None:
+            trigger, participants, history = await self._db.run(turns.start_turn, self._ids, conversation_id, content)
+        else:
+            assert user_message_id is not None
+            trigger = await self._trigger(conversation_id, user_message_id)
+            participants, history = await self._db.run(turns.load_turn, conversation_id)
+        turn.trigger_id = trigger.id
+        while generation != self._changes.generation:  # a change overtook the read: read again
+            await self._changes.wait_idle()
+            generation = self._changes.generation
+            participants, history = await self._db.run(turns.load_turn, conversation_id)
+        if not any(row.id == trigger.id for row in history):
+            turn.cancel()  # its trigger was deleted meanwhile: its agents start cancelled
+        return trigger, participants, history
 
-    async def _run_and_collect(
-        self,
-        target: ParticipantRecord,
-        participants: list[ParticipantRecord],
-        history: list[MessageRecord],
-        trigger_id: str,
-        scope: anyio.CancelScope | None,
-        results: list[dict[str, Any]],
-    ) -> None:
-        updates = AgentUpdates(self._emit, target, trigger_id)
-        try:
-            request = build_agent_context(target, participants, history, trigger_id).request
-        except MissingLlmConfig:
-            request = {}  # the provider lookup fails it as a configuration error, the usual way
-        run = AgentRun(participant=target, trigger_id=trigger_id, request=request, updates=updates)
-        if scope is not None:
-            results.append(await self._caller.call(run, scope))
-            return
-        with self._claim(target, exclusive=False) as own_scope:  # released as soon as this agent settles
-            results.append(await self._caller.call(run, own_scope))
+    async def _run_all(
+        self, runs: list[Run], participants: list[ParticipantRecord], history: list[MessageRecord]
+    ) -> list[dict[str, Any]]:
+        """Run these agents at once; each result in the order given. One run's end never touches another."""
+        results: list[dict[str, Any]] = [{} for _ in runs]
+
+        async def run_one(index: int, run: Run) -> None:
+            results[index] = await self._caller.call(run, _request_for(run, participants, history))
+
+        async with anyio.create_task_group() as tg:
+            for index, run in enumerate(runs):
+                tg.start_soon(run_one, index, run)
+        return results
+
+    async def _close_turn(self, turn: Turn) -> None:
+        with anyio.CancelScope(shield=True):
+            if self._runs.close_turn(turn) and turn.trigger_id is not None:
+                await send_all_complete(self._emit, turn.conversation_id, turn.trigger_id)
 
     async def _trigger(self, conversation_id: str, message_id: str) -> MessageRecord:
         trigger = await self._db.run(turns.get_message, message_id)
@@ -157,24 +155,38 @@ class ChatEngine:
     # --- control -------------------------------------------------------------------------------------
 
     def cancel(self, conversation_id: str, conversation_agent_id: str | None) -> int:
-        cancelled = 0
-        for (conversation, agent), scopes in list(self._running.items()):
-            if conversation == conversation_id and conversation_agent_id in (None, agent):
-                for scope in scopes:
-                    if not scope.cancel_called:
-                        scope.cancel()
-                        cancelled += 1
-        return cancelled
+        """`chat:cancel`: the agents that were running; a whole-conversation cancel also stops turns not yet
+        started."""
+        if conversation_agent_id is None:
+            return sum(turn.cancel() for turn in self._runs.open_turns(conversation_id))
+        runs = [r for r in self._runs.running(conversation_id) if r.conversation_agent_id == conversation_agent_id]
+        return self._runs.cancel_runs(runs)
 
     def cancel_all(self) -> None:
-        for scopes in list(self._running.values()):
-            for scope in scopes:
-                scope.cancel()
+        """The process is stopping: cancel everything, and settle what was cancelled quickly."""
+        self._settler.hurry()
+        self._runs.cancel_all()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        return await wait_settled(self._runs.running(), self._runs.open_turns(), timeout)
+
+    @asynccontextmanager
+    async def changing(self, affects: Callable[[Run], bool], conversation_id: str | None = None) -> AsyncIterator[None]:
+        """Around a data change: cancel the runs it `affects` (and, with `conversation_id`, every turn of that
+        conversation) and let them settle first; turns reading meanwhile read again after it."""
+        async with self._changes.change():
+            for turn in self._runs.open_turns(conversation_id) if conversation_id is not None else []:
+                turn.cancel()  # runs it claims later start cancelled
+            cancelled: list[Run] = [run for run in self._runs.running() if affects(run)]
+            self._runs.cancel_runs(cancelled)
+            # Runs only, not turns: a turn still reading waits for this change to end before it claims any.
+            if not await wait_settled(cancelled, (), SETTLE_WAIT_SECONDS):
+                logger.warning("cancelled agents did not settle before a data change")
+            yield
 
     async def build_context(self, conversation_id: str, agent_id: str, user_message_id: str | None) -> dict[str, Any]:
-        participants = await self._db.run(turns.load_participants, conversation_id)
+        participants, history = await self._db.run(turns.load_turn, conversation_id)
         target = _find_participant(participants, agent_id)
-        history = await self._db.run(turns.load_history, conversation_id)
         try:
             context: AgentContext = build_agent_context(target, participants, history, user_message_id)
         except TriggerNotFound:
@@ -183,45 +195,52 @@ class ChatEngine:
             raise RuleViolation("This agent has no LLM configuration") from None
         return to_wire(context)
 
-    # --- providers -----------------------------------------------------------------------------------
-
-    async def _provider_for(self, participant: ParticipantRecord) -> Provider:
-        config = participant.llm_config
-        if config is None:
-            raise ProviderError("configuration", safe_message=NO_LLM_CONFIG)
-        api_key = None
-        if config.provider != "demo":
-            try:
-                api_key = await self._secrets.get(config.id, in_keychain=config.key_in_keychain)
-            except SecretStorageError:
-                raise ProviderError("configuration", safe_message=KEY_UNREADABLE) from None
-        settings = ProviderSettings(config.provider, config.base_url, api_key, config.use_auth_header)
-        cached = self._providers.get(config.id)
-        if cached is not None and cached[0] == settings:
-            return cached[1]
-        await import_sdk(config.provider)
-        provider = open_provider(settings)
-        self._providers[config.id] = (settings, provider)
-        if cached is not None:
-            await _close_quietly(cached[1])
-        return provider
-
     async def aclose(self) -> None:
-        providers = [provider for _, provider in self._providers.values()]
-        self._providers.clear()
-        with anyio.move_on_after(0.5):
-            for provider in providers:
-                await _close_quietly(provider)
+        await self._pool.aclose()
 
 
-async def _close_quietly(provider: Provider) -> None:
+class _Changes:
+    """Data changes in progress (across all conversations: they are short and rare) and a generation count that
+    tells a turn whether one started after its read."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._active = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    @asynccontextmanager
+    async def change(self) -> AsyncIterator[None]:
+        self.generation += 1
+        self._active += 1
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+        try:
+            yield
+        finally:
+            self.generation += 1
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        while self._active:
+            await self._idle.wait()
+
+
+def _request_for(
+    run: Run, participants: list[ParticipantRecord], history: list[MessageRecord]
+) -> dict[str, Any] | ProviderError:
     try:
-        await provider.aclose()
-    except Exception as exc:  # closing is best effort; a failure here must not hide the real outcome
-        logger.bind(exc_type=type(exc).__name__).debug("provider close failed")
+        return build_agent_context(run.participant, participants, history, run.trigger_id).request
+    except MissingLlmConfig:  # no config, or one whose provider this sidecar does not know
+        missing = run.participant.llm_config is None
+        return ProviderError("configuration", safe_message=NO_LLM_CONFIG if missing else None)
+    except TriggerNotFound:  # deleted while the turn started: the turn was cancelled, so this is never reported
+        return ProviderError("unknown")
 
 
-def _find_participant(participants: list[ParticipantRecord], wanted_id: str) -> ParticipantRecord:
+def _find_participant(participants: Iterable[ParticipantRecord], wanted_id: str) -> ParticipantRecord:
     """By conversation agent id or agent id."""
     for participant in participants:
         if wanted_id in (participant.conversation_agent_id, participant.agent_id):

@@ -9,49 +9,44 @@ Without the agent's value or the trait: temperature 0.7, no top_p, 1024 max toke
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from sidecar.chat.prompts import effective_behaviors
+from sidecar.providers.registry import PROVIDERS
+from sidecar.providers.spec import Sampling, SamplingLimits
 from storage.records import ParticipantRecord
 
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 1024
 # Reasoning tokens count against max_completion_tokens; a small derived budget can leave no visible reply.
 REASONING_MIN_MAX_TOKENS = 4096
-_MAX_TEMPERATURE = {"anthropic": 1.0, "openai": 2.0}
-_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+# A provider this sidecar does not know gets no limits here; building its request body refuses it.
+_NO_LIMITS = SamplingLimits()
 
 
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float | None
-    top_p: float | None
-    max_tokens: int
-    uses_max_completion_tokens: bool
+def _limits(provider: str) -> SamplingLimits:
+    spec = PROVIDERS.get(provider)
+    return _NO_LIMITS if spec is None else spec.sampling_limits
 
 
 def is_reasoning_model(provider: str, model: str) -> bool:
-    """OpenAI o-series and gpt-5 family; a routed name like `openai/o3-mini` counts by its last segment."""
-    if provider != "openai":
-        return False
-    return bool(_REASONING_MODEL.match(model.rsplit("/", 1)[-1].strip().lower()))
+    """A model that takes no temperature or top_p and uses max_completion_tokens (OpenAI o-series, gpt-5)."""
+    return _limits(provider).is_reasoning_model(model)
 
 
 def resolve_sampling(target: ParticipantRecord, provider: str, model: str) -> Sampling:
     """The sampling values a call for `target` uses on `provider`/`model`."""
+    limits = _limits(provider)
     traits = effective_behaviors(target)
     max_tokens = target.max_tokens if target.max_tokens is not None else _derived_max_tokens(traits)
-    if is_reasoning_model(provider, model):
+    if limits.is_reasoning_model(model):
         if target.max_tokens is None:
             max_tokens = max(max_tokens, REASONING_MIN_MAX_TOKENS)
         return Sampling(None, None, max_tokens, uses_max_completion_tokens=True)
     temperature = target.temperature if target.temperature is not None else _derived_temperature(traits)
     top_p = target.top_p if target.top_p is not None else _derived_top_p(traits)
-    if provider == "anthropic" and temperature is not None and top_p is not None:
+    if limits.one_of_temperature_and_top_p and temperature is not None and top_p is not None:
         temperature, top_p = _one_of_temperature_and_top_p(target, temperature, top_p)
     return Sampling(
-        temperature=_clamp_temperature(provider, temperature),
+        temperature=_clamp_temperature(limits, temperature),
         top_p=None if top_p is None else min(1.0, max(0.0, top_p)),
         max_tokens=max(1, max_tokens),
         uses_max_completion_tokens=False,
@@ -87,7 +82,7 @@ def _one_of_temperature_and_top_p(
     return (temperature, None) if explicit_temperature else (None, top_p)
 
 
-def _clamp_temperature(provider: str, temperature: float | None) -> float | None:
+def _clamp_temperature(limits: SamplingLimits, temperature: float | None) -> float | None:
     if temperature is None:
         return None
-    return min(_MAX_TEMPERATURE.get(provider, 2.0), max(0.0, temperature))
+    return min(limits.max_temperature, max(0.0, temperature))

@@ -25,4 +25,7 @@ async def update_agent(services: Services, params: dict[str, Any]) -> dict[str, 
 
 
 async def delete_agent(services: Services, params: dict[str, Any]) -> None:
-    await services.db.run(repo.delete_agent, params["id"])
+    # Refused (conflict) while the agent is in a conversation, so this cancels only runs whose seat was just
+    # removed and are still settling.
+    async with services.changing(lambda run: run.participant.agent_id == params["id"]):
+        await services.db.run(repo.delete_agent, params["id"])

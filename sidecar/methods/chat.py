@@ -9,7 +9,9 @@ from sidecar.services import Services
 
 async def process_user_message(services: Services, params: dict[str, Any]) -> dict[str, Any]:
     chat = await services.chat_engine()
-    return await chat.process_user_message(params["conversationId"], params.get("userMessageId"), params.get("content"))
+    return await chat.process_user_message(
+        params["conversationId"], params.get("userMessageId"), params.get("content"), params.get("onBusy", "interrupt")
+    )
 
 
 async def build_agent_context(services: Services, params: dict[str, Any]) -> dict[str, Any]:

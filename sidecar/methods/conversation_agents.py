@@ -17,8 +17,12 @@ async def add_conversation_agent(services: Services, params: dict[str, Any]) -> 
 
 
 async def update_conversation_agent(services: Services, params: dict[str, Any]) -> dict[str, Any]:
-    return await services.db.run(repo.update_conversation_agent, params)
+    if params.get("enabled") is not False:
+        return await services.db.run(repo.update_conversation_agent, params)
+    async with services.changing(lambda run: run.conversation_agent_id == params["id"]):  # its running turns end
+        return await services.db.run(repo.update_conversation_agent, params)
 
 
 async def remove_conversation_agent(services: Services, params: dict[str, Any]) -> None:
-    await services.db.run(repo.remove_conversation_agent, params["id"])
+    async with services.changing(lambda run: run.conversation_agent_id == params["id"]):
+        await services.db.run(repo.remove_conversation_agent, params["id"])

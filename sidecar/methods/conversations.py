@@ -25,4 +25,6 @@ async def update_conversation(services: Services, params: dict[str, Any]) -> dic
 
 
 async def delete_conversation(services: Services, params: dict[str, Any]) -> None:
-    await services.db.run(repo.delete_conversation, params["id"])
+    conversation_id = params["id"]
+    async with services.changing(lambda run: run.conversation_id == conversation_id, conversation_id):
+        await services.db.run(repo.delete_conversation, conversation_id)

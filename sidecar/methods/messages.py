@@ -23,4 +23,7 @@ async def update_message_inclusion(services: Services, params: dict[str, Any]) -
 
 
 async def delete_message(services: Services, params: dict[str, Any]) -> None:
-    await services.db.run(repo.delete_message, params["id"])
+    message_id = params["id"]
+    # The trigger of running agents, or a reply being written: those agents end first.
+    async with services.changing(lambda run: message_id in (run.trigger_id, run.reply.message_id)):
+        await services.db.run(repo.delete_message, message_id)

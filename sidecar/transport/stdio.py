@@ -7,6 +7,7 @@ messages (JSON-ready dicts or lists) out.
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import selectors
@@ -139,6 +140,35 @@ class FrameWriter:
         self.send, self._receive = anyio.create_memory_object_stream[Any](self.buffer_size)
         self._lane = anyio.CapacityLimiter(1)
         self._poller = _write_poller(self.out_fd)
+        self._give_up_at = math.inf  # once stopping: how long a sender may still wait for room
+        self._waiting: set[anyio.CancelScope] = set()
+        self.dropped = 0
+
+    async def send_message(self, message: Any) -> None:
+        """Queue a message; wait for room while the client reads slowly, but once the process is stopping
+        (`stop_waiting`), give up at the deadline and drop it: a client that stopped reading never holds up
+        the exit."""
+        try:
+            self.send.send_nowait(message)
+            return
+        except anyio.WouldBlock:
+            pass
+        with anyio.CancelScope(deadline=self._give_up_at) as waiting:
+            self._waiting.add(waiting)
+            try:
+                await self.send.send(message)
+            finally:
+                self._waiting.discard(waiting)
+        if waiting.cancelled_caught:
+            self.dropped += 1
+            if self.dropped == 1:
+                logger.warning("the client is not reading: frames are dropped while the process stops")
+
+    def stop_waiting(self, grace: float) -> None:
+        """The process is stopping: senders wait at most `grace` more seconds for room, then drop."""
+        self._give_up_at = min(self._give_up_at, anyio.current_time() + grace)
+        for waiting in self._waiting:
+            waiting.deadline = min(waiting.deadline, self._give_up_at)
 
     async def run(self) -> None:
         async with self._receive:
@@ -159,7 +189,7 @@ class FrameWriter:
                     await anyio.to_thread.run_sync(self._write_all, rest, limiter=self._lane, abandon_on_cancel=True)
 
     async def emit_notification(self, method: str, params: dict[str, Any]) -> None:
-        await self.send.send({"jsonrpc": "2.0", "method": method, "params": params})
+        await self.send_message({"jsonrpc": "2.0", "method": method, "params": params})
 
     def _write_now(self, data: bytes) -> memoryview:
         """Write on the loop when that cannot block (small, and the fd polls writable); the unwritten rest."""

@@ -126,16 +126,19 @@ def test_five_agents_are_called_at_once_so_a_five_way_barrier_opens(sidecar: Sid
     assert len(fake.requests) == 5
 
 
-def test_five_agents_on_one_llm_config_never_have_more_than_four_calls_open(
+def test_five_agents_on_a_config_limited_to_four_calls_never_have_more_than_four_open(
     sidecar: Sidecar, fake: FakeProvider
 ) -> None:
     # A four-way barrier opens only if four calls are open at once; the fifth waits for a free slot.
     config = fake_config(sidecar, fake, "openai")
+    sidecar.call("llmConfigs:update", {"id": config["id"], "maxConcurrency": 4})
     room = room_with(sidecar, [(f"Same{i}", config, "gate-4-words-3-pace-20") for i in range(4)]
                      + [("Fifth", config, "gpt-words-3-pace-20")])
     result = ask(sidecar, room, "One key, five agents")
     assert result["successfulAgents"] == 5, [r.get("errorType") for r in result["agentResults"]]
     assert fake.max_concurrent == 4
+    queued = [u for u in sidecar.updates() if u["status"] == "queued"]
+    assert [n["agentName"] for n in queued] == ["Fifth"] and queued[0]["seq"] == 2  # right after `thinking`
 
 
 # --- no agents ---------------------------------------------------------------------------------------------------

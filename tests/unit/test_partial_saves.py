@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from sidecar.chat.agent_run import PartialReplySaves
+from sidecar.chat.pump import ReplySaves
 from storage.db import Database
 from storage.ids import IdFactory
 from storage.repositories import conversations, turns
@@ -35,13 +35,13 @@ async def test_concurrent_saves_share_transactions_and_each_is_committed_when_it
         real(texts)
 
     monkeypatch.setattr(turns, "save_partial_replies", spy)
-    saves = PartialReplySaves(database)
+    saves = ReplySaves(database, ids)
     committed: dict[str, str] = {}
     # A second connection sees only committed data.
     with sqlite3.connect(database.sqlite.database) as reader:
 
         async def save(message_id: str, text: str) -> None:
-            await saves.save(message_id, text)
+            await saves.save_partial(message_id, text)
             row = reader.execute("SELECT content FROM messages WHERE id = ?", (message_id,)).fetchone()
             committed[message_id] = row[0]
 
@@ -55,9 +55,9 @@ async def test_concurrent_saves_share_transactions_and_each_is_committed_when_it
 async def test_a_partial_save_never_replaces_a_finished_reply(database: Database, ids: IdFactory) -> None:
     [message_id] = _replies(ids, 1)
     database.run_sync(_mark_streaming, [message_id])
-    await PartialReplySaves(database).save(message_id, "Hel")
+    await ReplySaves(database, ids).save_partial(message_id, "Hel")
     database.run_sync(turns.finish_reply, message_id, "complete", "Hello there", None)
-    await PartialReplySaves(database).save(message_id, "Hello")  # queued behind the finish, say
+    await ReplySaves(database, ids).save_partial(message_id, "Hello")  # queued behind the finish, say
     assert database.run_sync(_content, message_id) == "Hello there"
 
 
@@ -76,13 +76,13 @@ def _content(message_id: str) -> Any:
 async def test_a_cancelled_writer_hands_its_batch_to_a_waiting_caller(database: Database, ids: IdFactory) -> None:
     first, second = _replies(ids, 2)
     database.run_sync(_mark_streaming, [first, second])
-    saves = PartialReplySaves(database)
+    saves = ReplySaves(database, ids)
     async with anyio.create_task_group() as tg:
         await saves._lock.acquire()  # a batch is being written: the next one waits, filling
         writer_scope = anyio.CancelScope()
         tg.start_soon(_save_in, writer_scope, saves, first, "from the writer")
         await anyio.wait_all_tasks_blocked()
-        tg.start_soon(saves.save, second, "from the waiter")
+        tg.start_soon(saves.save_partial, second, "from the waiter")
         await anyio.wait_all_tasks_blocked()
         writer_scope.cancel()  # the writer goes away before its batch is written
         await anyio.wait_all_tasks_blocked()
@@ -91,6 +91,6 @@ async def test_a_cancelled_writer_hands_its_batch_to_a_waiting_caller(database: 
     assert database.run_sync(_content, second) == "from the waiter"
 
 
-async def _save_in(scope: anyio.CancelScope, saves: PartialReplySaves, message_id: str, text: str) -> None:
+async def _save_in(scope: anyio.CancelScope, saves: ReplySaves, message_id: str, text: str) -> None:
     with scope:
-        await saves.save(message_id, text)
+        await saves.save_partial(message_id, text)

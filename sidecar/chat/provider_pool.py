@@ -1,0 +1,78 @@
+"""One provider client per llm config (rebuilt when its settings or key change) and its call slots.
+
+At most `maxConcurrency` calls run at once per llm config; the limiter follows the config when it changes.
+"""
+
+from __future__ import annotations
+
+import anyio
+from loguru import logger
+
+from sidecar.errors import SecretStorageError
+from sidecar.providers.base import Provider, ProviderError, ProviderSettings
+from sidecar.providers.factory import import_sdk, open_provider
+from sidecar.providers.registry import spec_for
+from sidecar.secrets import SecretStore
+from storage.records import LlmConfigRecord, ParticipantRecord
+
+NO_LLM_CONFIG = "This agent has no LLM configuration. Choose one in its settings."
+KEY_UNREADABLE = "The API key for this agent's LLM configuration could not be read from the OS keychain."
+CLOSE_SECONDS = 0.5
+
+
+class ProviderPool:
+    def __init__(self, secrets: SecretStore) -> None:
+        self._secrets = secrets
+        self._providers: dict[str, tuple[ProviderSettings, Provider]] = {}
+        self._slots: dict[str, anyio.CapacityLimiter] = {}
+
+    async def provider_for(self, participant: ParticipantRecord) -> Provider:
+        """The client for this agent's llm config; raises a classified ProviderError when there can be none."""
+        config = participant.llm_config
+        if config is None:
+            raise ProviderError("configuration", safe_message=NO_LLM_CONFIG)
+        spec = spec_for(config.provider)
+        api_key = None
+        if spec.uses_api_key:
+            try:
+                api_key = await self._secrets.get(config.id, in_keychain=config.key_in_keychain)
+            except SecretStorageError:
+                raise ProviderError("configuration", safe_message=KEY_UNREADABLE) from None
+        settings = ProviderSettings(config.provider, config.base_url, api_key, config.use_auth_header)
+        cached = self._providers.get(config.id)
+        if cached is not None and cached[0] == settings:
+            return cached[1]
+        await import_sdk(config.provider)
+        cached = self._providers.get(config.id)  # another agent of this config may have opened it meanwhile
+        if cached is not None and cached[0] == settings:
+            return cached[1]
+        provider = open_provider(settings)
+        self._providers[config.id] = (settings, provider)
+        if cached is not None:
+            await _close_quietly(cached[1])
+        return provider
+
+    def slots(self, config: LlmConfigRecord | None) -> anyio.CapacityLimiter:
+        """The limiter of this config's concurrent calls, sized to its current `maxConcurrency`."""
+        key = config.id if config is not None else ""
+        size = max(1, getattr(config, "max_concurrency", 8) if config is not None else 8)
+        limiter = self._slots.get(key)
+        if limiter is None:
+            limiter = self._slots[key] = anyio.CapacityLimiter(size)
+        elif limiter.total_tokens != size:
+            limiter.total_tokens = size  # raising it wakes waiters; lowering it lets running calls finish
+        return limiter
+
+    async def aclose(self) -> None:
+        providers = [provider for _, provider in self._providers.values()]
+        self._providers.clear()
+        with anyio.move_on_after(CLOSE_SECONDS, shield=True):
+            for provider in providers:
+                await _close_quietly(provider)
+
+
+async def _close_quietly(provider: Provider) -> None:
+    try:
+        await provider.aclose()
+    except Exception as exc:  # closing is best effort; a failure here must not hide the real outcome
+        logger.bind(exc_type=type(exc).__name__).debug("provider close failed")

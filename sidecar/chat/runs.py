@@ -1,0 +1,165 @@
+"""The turns and agent runs in flight, registered the moment a turn is accepted.
+
+Every cancel (`chat:cancel`, `onBusy: "interrupt"`, a data change, `$/cancelRequest`, shutdown, SIGTERM) finds its
+runs here, so none can fall in a gap between "accepted" and "started": a run's cancel scope exists, and may be
+cancelled, before the run's task does. A turn opened while the process is stopping is cancelled from birth.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+
+from sidecar.chat.echo import EchoPrefixStripper
+from sidecar.chat.events import AgentUpdates, Emit
+from storage.records import ParticipantRecord
+
+TurnKind = Literal["turn", "retry"]
+
+
+@dataclass
+class Reply:
+    """The reply an agent is writing: what was saved and sent, and what waits for the next flush."""
+
+    stripper: EchoPrefixStripper
+    message_id: str | None = None
+    text: str = ""  # saved and sent: exactly what the client was shown
+    pending: str = ""  # received, not yet saved and sent
+    provider_text_seen: bool = False  # the provider has sent text: no more retries
+    first_token_at: float | None = None
+    last_flush: float = -math.inf
+    usage: Any = None  # the provider's Usage, once reported
+    stop_reason: str | None = None
+
+
+@dataclass(eq=False)
+class Run:
+    """One agent answering one trigger: its cancel scope, its updates and its reply."""
+
+    participant: ParticipantRecord
+    turn: Turn
+    trigger_id: str
+    scope: anyio.CancelScope
+    updates: AgentUpdates
+    reply: Reply
+    started: float = field(default_factory=anyio.current_time)
+    settled: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def conversation_id(self) -> str:
+        return self.participant.conversation_id
+
+    @property
+    def conversation_agent_id(self) -> str:
+        return self.participant.conversation_agent_id
+
+    def elapsed_ms(self, moment: float | None = None) -> int:
+        return round(((moment if moment is not None else anyio.current_time()) - self.started) * 1000)
+
+
+@dataclass(eq=False)
+class Turn:
+    """A `processUserMessage` turn or a `chat:retryAgent` run: opened before its first await, closed once."""
+
+    conversation_id: str
+    kind: TurnKind
+    trigger_id: str | None = None
+    runs: list[Run] = field(default_factory=list)
+    cancelled: bool = False
+    closed: anyio.Event = field(default_factory=anyio.Event)
+
+    def cancel(self) -> int:
+        """Cancel every run, now and any added later; returns how many running runs this stopped."""
+        self.cancelled = True
+        stopped = 0
+        for run in self.runs:
+            if not run.settled.is_set() and not run.scope.cancel_called:
+                run.scope.cancel()
+                stopped += 1
+        return stopped
+
+
+class RunRegistry:
+    """Open turns by conversation. Every method is synchronous: claiming and cancelling never await."""
+
+    def __init__(self, emit: Emit, stopping: Callable[[], bool]) -> None:
+        self._emit = emit
+        self._stopping = stopping
+        self._turns: dict[str, list[Turn]] = {}
+
+    def open_turn(self, conversation_id: str, kind: TurnKind, trigger_id: str | None = None) -> Turn:
+        turn = Turn(conversation_id, kind, trigger_id, cancelled=self._stopping())
+        self._turns.setdefault(conversation_id, []).append(turn)
+        return turn
+
+    def add_run(self, turn: Turn, participant: ParticipantRecord) -> Run:
+        assert turn.trigger_id is not None, "a run answers a known trigger"
+        scope = anyio.CancelScope()
+        if turn.cancelled or self._stopping():
+            scope.cancel()  # claimed already cancelled: it will start no provider call
+        run = Run(
+            participant=participant,
+            turn=turn,
+            trigger_id=turn.trigger_id,
+            scope=scope,
+            updates=AgentUpdates(self._emit, participant, turn.trigger_id),
+            reply=Reply(EchoPrefixStripper(participant.agent_name)),
+        )
+        turn.runs.append(run)
+        return run
+
+    def close_turn(self, turn: Turn) -> bool:
+        """Forget a finished turn; True when no other agent of its trigger still runs (time for `all:complete`)."""
+        turns = self._turns.get(turn.conversation_id, [])
+        if turn in turns:
+            turns.remove(turn)
+        if not turns:
+            self._turns.pop(turn.conversation_id, None)
+        turn.closed.set()
+        return not any(
+            run.trigger_id == turn.trigger_id and not run.settled.is_set() for run in self.runs(turn.conversation_id)
+        )
+
+    def open_turns(self, conversation_id: str | None = None) -> list[Turn]:
+        if conversation_id is not None:
+            return list(self._turns.get(conversation_id, ()))
+        return [turn for turns in self._turns.values() for turn in turns]
+
+    def runs(self, conversation_id: str | None = None) -> list[Run]:
+        return [run for turn in self.open_turns(conversation_id) for run in turn.runs]
+
+    def running(self, conversation_id: str | None = None) -> list[Run]:
+        return [run for run in self.runs(conversation_id) if not run.settled.is_set()]
+
+    def is_busy(self, conversation_id: str) -> bool:
+        return bool(self._turns.get(conversation_id))
+
+    def agent_is_running(self, conversation_id: str, conversation_agent_id: str) -> bool:
+        return any(run.conversation_agent_id == conversation_agent_id for run in self.running(conversation_id))
+
+    def cancel_runs(self, runs: Iterable[Run]) -> int:
+        cancelled = 0
+        for run in runs:
+            if not run.settled.is_set() and not run.scope.cancel_called:
+                run.scope.cancel()
+                cancelled += 1
+        return cancelled
+
+    def cancel_all(self) -> None:
+        for turn in self.open_turns():
+            turn.cancel()
+
+
+async def wait_settled(runs: Iterable[Run], turns: Iterable[Turn], timeout: float) -> bool:
+    """Wait (at most `timeout` s) until these runs have settled and these turns closed; False on time-out."""
+    with anyio.move_on_after(timeout):
+        for run in runs:
+            await run.settled.wait()
+        for turn in turns:
+            await turn.closed.wait()
+        return True
+    return False
