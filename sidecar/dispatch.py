@@ -19,10 +19,12 @@ from jsonrpcserver.exceptions import JsonRpcError
 from jsonrpcserver.response import to_serializable
 from loguru import logger
 
-from sidecar.errors import InvalidParams, RequestCancelled, ShuttingDown, SidecarError
+from sidecar.errors import InvalidParams, RequestCancelled, ShuttingDown, SidecarError, from_storage_error
 from sidecar.services import Handler, Services
 from sidecar.transport.framing import MAX_JSON_DEPTH, BadFrame, Frame, json_depth_exceeds
 from sidecar.validation import validate_params
+from storage.db import DatabaseClosed
+from storage.errors import StorageError
 
 RequestId = str | int | None
 Send = Callable[[Any], Awaitable[None]]
@@ -177,6 +179,12 @@ async def _run_handler(
         return await handler(services, validate_params(name, params))
     except SidecarError as exc:
         raise JsonRpcError(exc.code, exc.message, exc.data or None) from None
+    except StorageError as exc:  # raised by repositories (and through the chat engine); the table gives the wire form
+        error = from_storage_error(exc)
+        raise JsonRpcError(error.code, error.message, error.data or None) from None
+    except DatabaseClosed:  # a request that raced `shutdown` past the database's close
+        stopping = ShuttingDown("The sidecar is shutting down")
+        raise JsonRpcError(stopping.code, stopping.message, stopping.data) from None
     except Exception as exc:
         ref = uuid.uuid4().hex[:12]
         logger.opt(exception=exc).bind(method=name, ref=ref).error("internal error in a method")

@@ -12,11 +12,19 @@
 
 Raise them where a problem is first understood; `sidecar.dispatch` turns them into responses.
 Messages must be safe to show: never a key, a raw provider body or exception text.
+
+Storage raises its own errors (`storage.errors`); `from_storage_error` gives them their wire meaning, in one table:
+
+    InvalidValue  -> InvalidParams     RowNotFound -> NotFound
+    RowConflict   -> Conflict          RuleBroken  -> RuleViolation
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from storage.errors import InvalidValue, RowConflict, RowNotFound, RuleBroken, StorageError
 
 
 class SidecarError(Exception):
@@ -74,3 +82,21 @@ class ShuttingDown(SidecarError):
 
 class RequestCancelled(SidecarError):
     code = -32800
+
+
+# Storage's meaning -> the wire's. Looked up along the exception's MRO, so a subclass inherits its parent's entry.
+_FROM_STORAGE: dict[type[StorageError], Callable[[Any], SidecarError]] = {
+    InvalidValue: lambda exc: InvalidParams(exc.field, exc.reason),
+    RowNotFound: lambda exc: NotFound(exc.message, **exc.extra),
+    RowConflict: lambda exc: Conflict(exc.message, **exc.extra),
+    RuleBroken: lambda exc: RuleViolation(exc.message, **exc.extra),
+}
+
+
+def from_storage_error(exc: StorageError) -> SidecarError:
+    """The client-facing error for what storage refused: same message, same data fields."""
+    for cls in type(exc).__mro__:
+        to_wire = _FROM_STORAGE.get(cls)
+        if to_wire is not None:
+            return to_wire(exc)
+    raise TypeError(f"no wire meaning for {type(exc).__name__}")  # a new storage error must get a row above

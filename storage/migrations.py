@@ -113,6 +113,13 @@ _STEP_2 = [
     "CREATE INDEX messages_about_reply_to ON messages (about_conversation_agent_id, reply_to_id)",
 ]
 
+# Step 3 (v2 engine): a per-config cap on concurrent provider calls, and why a reply ended. ADD COLUMN with a
+# constant default fills existing rows without rewriting the table.
+_STEP_3 = [
+    "ALTER TABLE llm_configs ADD COLUMN max_concurrency INTEGER NOT NULL DEFAULT 8",
+    "ALTER TABLE messages ADD COLUMN stop_reason TEXT",
+]
+
 
 def _run(statements: list[str]) -> Callable[[SqliteDatabase], None]:
     def step(sqlite: SqliteDatabase) -> None:
@@ -122,7 +129,7 @@ def _run(statements: list[str]) -> Callable[[SqliteDatabase], None]:
     return step
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_run(_STEP_1), _run(_STEP_2)]
+STEPS: list[Callable[[SqliteDatabase], None]] = [_run(_STEP_1), _run(_STEP_2), _run(_STEP_3)]
 LATEST_VERSION = len(STEPS)
 
 

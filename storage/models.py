@@ -34,6 +34,7 @@ class LlmConfig(BaseModel):
     key_in_keychain = BooleanField(default=False)
     created_at = BigIntegerField()
     updated_at = BigIntegerField()
+    max_concurrency = IntegerField(default=8)  # provider calls at once on this config (1..32); step 3
 
     class Meta:
         table_name = "llm_configs"
@@ -120,6 +121,8 @@ class Message(BaseModel):
     usage = TextField(null=True)  # JSON
     # Internal: the agent an error system message is about, so a retry can delete it. Never on the wire.
     about_conversation_agent_id = CharField(null=True)
+    # end | max_tokens | content_filter for a settled agent reply; null otherwise (user/system rows, streaming). Step 3.
+    stop_reason = CharField(null=True)
 
     class Meta:
         table_name = "messages"

@@ -21,6 +21,7 @@ class MessageRecord:
     reply_to_id: str | None
     created_at: int  # epoch milliseconds
     usage: dict[str, Any] | None = None
+    stop_reason: str | None = None  # end | max_tokens | content_filter once a reply completes; else None
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,11 @@ class PersonalityRecord:
 class LlmConfigRecord:
     id: str
     custom_name: str
-    provider: Literal["openai", "anthropic", "demo"]
+    provider: str  # a provider name; the sidecar's provider registry knows which exist
     base_url: str | None
     use_auth_header: bool
     key_in_keychain: bool = False  # whether to look in the OS keychain for its key (never the key itself)
+    max_concurrency: int = 8  # provider calls at once on this config
 
 
 @dataclass(frozen=True)

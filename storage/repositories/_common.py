@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from peewee import Model
 
-from sidecar.errors import InvalidParams, NotFound, RuleViolation
+from storage.errors import InvalidValue, RowNotFound, RuleBroken
 from storage.ids import IdFactory
 
 M = TypeVar("M", bound=Model)
@@ -18,7 +18,7 @@ def check_unicode(field: str, value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidParams(field, "must be valid Unicode text (no lone surrogates)") from None
+        raise InvalidValue(field, "must be valid Unicode text (no lone surrogates)") from None
 
 
 def require_text(field: str, value: str) -> str:
@@ -26,7 +26,7 @@ def require_text(field: str, value: str) -> str:
     check_unicode(field, value)
     text = value.strip()
     if not text:
-        raise RuleViolation(f"{field} must not be empty or only whitespace", field=field)
+        raise RuleBroken(f"{field} must not be empty or only whitespace", field=field)
     return text
 
 
@@ -46,14 +46,14 @@ def plain_text(field: str, value: str) -> str:
 
 def not_null(field: str, value: Any) -> Any:
     if value is None:
-        raise InvalidParams(field, "must not be null")
+        raise InvalidValue(field, "must not be null")
     return value
 
 
 def get_row(model: type[M], row_id: str, what: str) -> M:
     row = model.get_or_none(model._meta.primary_key == row_id)
     if row is None:
-        raise NotFound(f"{what} not found", id=row_id)
+        raise RowNotFound(f"{what} not found", id=row_id)
     return row
 
 

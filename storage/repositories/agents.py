@@ -6,7 +6,7 @@ from typing import Any
 
 from peewee import Model
 
-from sidecar.errors import Conflict
+from storage.errors import RowConflict
 from storage.ids import IdFactory, to_iso
 from storage.models import Agent, ConversationAgent, LlmConfig, Personality, Role
 from storage.repositories._common import (
@@ -113,5 +113,5 @@ def delete_agent(agent_id: str) -> None:
         row = get_row(Agent, agent_id, WHAT)
         uses = ConversationAgent.select().where(ConversationAgent.agent_id == agent_id).count()
         if uses:
-            raise Conflict(f"This agent is in {uses} conversation(s); remove it from them first", id=agent_id)
+            raise RowConflict(f"This agent is in {uses} conversation(s); remove it from them first", id=agent_id)
         row.delete_instance()

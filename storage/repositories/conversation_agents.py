@@ -6,7 +6,7 @@ from typing import Any
 
 from peewee import IntegrityError, fn
 
-from sidecar.errors import Conflict
+from storage.errors import RowConflict
 from storage.ids import IdFactory, to_iso
 from storage.models import Agent, ConversationAgent, Message
 from storage.repositories._common import get_row, not_null
@@ -59,7 +59,7 @@ def add_conversation_agent(ids: IdFactory, params: dict[str, Any]) -> dict[str, 
         agent = get_row(Agent, agent_id, "Agent")
         siblings = ConversationAgent.select().where(ConversationAgent.conversation_id == conversation_id)
         if siblings.where(ConversationAgent.agent_id == agent_id).exists():
-            raise Conflict("This agent is already in the conversation", field="agentId")
+            raise RowConflict("This agent is already in the conversation", field="agentId")
         last_order = siblings.select(fn.MAX(ConversationAgent.display_order)).scalar()
         row_id, now = ids.next()
         color = params.get("color")
@@ -75,7 +75,7 @@ def add_conversation_agent(ids: IdFactory, params: dict[str, Any]) -> dict[str, 
                 created_at=now,
             )
         except IntegrityError:
-            raise Conflict("This agent is already in the conversation", field="agentId") from None
+            raise RowConflict("This agent is already in the conversation", field="agentId") from None
     return to_wire(row, agent.name)
 
 

@@ -6,13 +6,14 @@ from typing import Any
 
 from peewee import IntegrityError
 
-from sidecar.errors import Conflict
+from storage.errors import RowConflict
 from storage.ids import IdFactory, to_iso
 from storage.models import Agent, LlmConfig
 from storage.records import LlmConfigRecord
 from storage.repositories._common import get_row, not_null, require_text, stamp_if_changed
 
 WHAT = "LLM config"
+DEFAULT_MAX_CONCURRENCY = 8  # five agents on one key start together
 
 
 def to_wire(row: LlmConfig) -> dict[str, Any]:
@@ -23,6 +24,7 @@ def to_wire(row: LlmConfig) -> dict[str, Any]:
         "provider": row.provider,
         "baseUrl": row.base_url,
         "useAuthHeader": bool(row.use_auth_header),
+        "maxConcurrency": row.max_concurrency,
         "keyInKeychain": bool(row.key_in_keychain),
         "createdAt": to_iso(row.created_at),
         "updatedAt": to_iso(row.updated_at),
@@ -37,19 +39,16 @@ def to_record(row: LlmConfig) -> LlmConfigRecord:
         base_url=row.base_url,
         use_auth_header=bool(row.use_auth_header),
         key_in_keychain=bool(row.key_in_keychain),
+        max_concurrency=row.max_concurrency,
     )
 
 
-def normalize_base_url(provider: str, base_url: str | None) -> str | None:
-    """Blank means "the provider's default"; Anthropic's SDK adds `/v1` itself, so a trailing `/v1` or `/` goes."""
+def _stored_base_url(base_url: str | None) -> str | None:
+    """Blank means "the provider's default". The provider's own form (a trailing `/v1` or not) is the caller's
+    job: the method layer normalises through the provider registry before params get here."""
     if base_url is None or not base_url.strip():
         return None
-    url = base_url.strip()
-    if provider == "anthropic":
-        url = url.rstrip("/")
-        if url.endswith("/v1"):
-            url = url[: -len("/v1")].rstrip("/")
-    return url
+    return base_url.strip()
 
 
 def _check_unique_name(name: str, own_id: str | None) -> None:
@@ -57,14 +56,14 @@ def _check_unique_name(name: str, own_id: str | None) -> None:
     if own_id is not None:
         query = query.where(LlmConfig.id != own_id)
     if query.exists():
-        raise Conflict(f"An LLM config named {name!r} already exists", field="customName")
+        raise RowConflict(f"An LLM config named {name!r} already exists", field="customName")
 
 
 def _save(row: LlmConfig, force_insert: bool) -> None:
     try:
         row.save(force_insert=force_insert)
     except IntegrityError:  # a race past the explicit check
-        raise Conflict("An LLM config with that name already exists", field="customName") from None
+        raise RowConflict("An LLM config with that name already exists", field="customName") from None
 
 
 def list_llm_configs() -> list[dict[str, Any]]:
@@ -92,8 +91,9 @@ def create_llm_config(ids: IdFactory, params: dict[str, Any]) -> dict[str, Any]:
         id=config_id,
         custom_name=name,
         provider=provider,
-        base_url=normalize_base_url(provider, params.get("baseUrl")),
+        base_url=_stored_base_url(params.get("baseUrl")),
         use_auth_header=params.get("useAuthHeader", True),
+        max_concurrency=params.get("maxConcurrency", DEFAULT_MAX_CONCURRENCY),
         key_in_keychain=False,
         created_at=now,
         updated_at=now,
@@ -115,8 +115,10 @@ def update_llm_config(ids: IdFactory, config_id: str, params: dict[str, Any]) ->
             row.provider = not_null("provider", params["provider"])
         if "useAuthHeader" in params:
             row.use_auth_header = not_null("useAuthHeader", params["useAuthHeader"])
-        base_url = params["baseUrl"] if "baseUrl" in params else row.base_url
-        row.base_url = normalize_base_url(row.provider, base_url)  # re-trimmed when the provider changes too
+        if "maxConcurrency" in params:
+            row.max_concurrency = not_null("maxConcurrency", params["maxConcurrency"])  # the schema refuses null too
+        if "baseUrl" in params:
+            row.base_url = _stored_base_url(params["baseUrl"])
         if stamp_if_changed(row, before, ids):
             _save(row, force_insert=False)
     return to_wire(row)
@@ -138,6 +140,6 @@ def delete_llm_config(config_id: str) -> bool:
         row = get_row(LlmConfig, config_id, WHAT)
         users = Agent.select().where(Agent.llm_config_id == config_id).count()
         if users:
-            raise Conflict(f"This LLM config is used by {users} agent(s); change or delete them first", id=config_id)
+            raise RowConflict(f"This LLM config is used by {users} agent(s); change or delete them first", id=config_id)
         row.delete_instance()
     return bool(row.key_in_keychain)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from sidecar.errors import InvalidParams, NotFound, RuleViolation
+from storage.errors import InvalidValue, RowNotFound, RuleBroken
 from storage.ids import IdFactory, to_iso
 from storage.models import Message
 from storage.records import MessageRecord
@@ -21,12 +21,12 @@ def check_content(content: str) -> None:
     """The rules a schema cannot express: UTF-8 size, control characters, whitespace-only."""
     check_unicode("content", content)
     if len(content.encode("utf-8")) > MAX_CONTENT_BYTES:
-        raise InvalidParams("content", "must be at most 8 MiB of UTF-8")
+        raise InvalidValue("content", "must be at most 8 MiB of UTF-8")
     # Cc covers C0, DEL and C1; only the three whitespace controls belong in chat text.
     if any(unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS for ch in content):
-        raise RuleViolation("Content must not contain control characters other than tab and newlines", field="content")
+        raise RuleBroken("Content must not contain control characters other than tab and newlines", field="content")
     if not content.strip():
-        raise RuleViolation("Content must not be empty or only whitespace", field="content")
+        raise RuleBroken("Content must not be empty or only whitespace", field="content")
 
 
 def to_wire(row: Message) -> dict[str, Any]:
@@ -41,6 +41,7 @@ def to_wire(row: Message) -> dict[str, Any]:
         "replyToId": row.reply_to_id,
         "createdAt": to_iso(row.created_at),
         "usage": load_json(row.usage),
+        "stopReason": row.stop_reason,
     }
 
 
@@ -56,6 +57,7 @@ def to_record(row: Message) -> MessageRecord:
         reply_to_id=row.reply_to_id,
         created_at=row.created_at,
         usage=load_json(row.usage),
+        stop_reason=row.stop_reason,
     )
 
 
@@ -79,7 +81,7 @@ def list_messages(conversation_id: str, limit: int | None = None, before: str | 
     if before is not None:
         anchor = Message.get_or_none((Message.id == before) & (Message.conversation_id == conversation_id))
         if anchor is None:
-            raise NotFound("Message not found in this conversation", id=before, field="before")
+            raise RowNotFound("Message not found in this conversation", id=before, field="before")
         query = query.where(_older_than(anchor))
     if limit is None:
         return [to_wire(r) for r in query.order_by(Message.created_at, Message.id)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sidecar.errors import Conflict
+from storage.errors import RowConflict
 from storage.ids import IdFactory
 from storage.models import Agent, Personality
 from storage.records import PersonalityRecord
@@ -77,7 +77,7 @@ def delete_personality(personality_id: str) -> None:
         row = get_row(Personality, personality_id, WHAT)
         users = Agent.select().where(Agent.personality_id == personality_id).count()
         if users:
-            raise Conflict(
+            raise RowConflict(
                 f"This personality is used by {users} agent(s); change or delete them first", id=personality_id
             )
         row.delete_instance()

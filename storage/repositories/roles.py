@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sidecar.errors import Conflict
+from storage.errors import RowConflict
 from storage.ids import IdFactory
 from storage.models import Agent, Role
 from storage.records import RoleRecord
@@ -62,5 +62,5 @@ def delete_role(role_id: str) -> None:
         row = get_row(Role, role_id, WHAT)
         users = Agent.select().where(Agent.role_id == role_id).count()
         if users:
-            raise Conflict(f"This role is used by {users} agent(s); change or delete them first", id=role_id)
+            raise RowConflict(f"This role is used by {users} agent(s); change or delete them first", id=role_id)
         row.delete_instance()

@@ -25,8 +25,10 @@ def load_participants(conversation_id: str) -> list[ParticipantRecord]:
 def load_history(conversation_id: str) -> list[MessageRecord]:
     rows = Message._meta.database.execute_sql(_history_sql(), (conversation_id,))
     return [
-        MessageRecord(id_, conv, ca, role, content, bool(included), status, reply_to, created, load_json(usage))
-        for id_, conv, ca, role, content, included, status, reply_to, created, usage in rows
+        MessageRecord(
+            id_, conv, ca, role, content, bool(included), status, reply_to, created, load_json(usage), stop_reason
+        )
+        for id_, conv, ca, role, content, included, status, reply_to, created, usage, stop_reason in rows
     ]
 
 
@@ -78,6 +80,7 @@ _PARTICIPANT_COLUMNS = (
     LlmConfig.base_url,
     LlmConfig.use_auth_header,
     LlmConfig.key_in_keychain,
+    LlmConfig.max_concurrency,
 )
 _HISTORY_COLUMNS = (
     Message.id,
@@ -90,6 +93,7 @@ _HISTORY_COLUMNS = (
     Message.reply_to_id,
     Message.created_at,
     Message.usage,
+    Message.stop_reason,
 )
 _PARAM = "conversation id"
 
@@ -137,7 +141,7 @@ def _participant(row: tuple[Any, ...]) -> ParticipantRecord:
     (ca_id, conversation_id, enabled, display_order, agent_id, name, model, system_prompt, behaviors,
      temperature, max_tokens, top_p, timeout_ms, role_id, role_name, role_description, role_prompt,
      personality_id, personality_name, personality_behaviors, instructions,
-     config_id, config_name, provider, base_url, use_auth_header, key_in_keychain) = row  # fmt: skip
+     config_id, config_name, provider, base_url, use_auth_header, key_in_keychain, max_concurrency) = row  # fmt: skip
     if role_id is None:
         raise Role.DoesNotExist(f"the role of agent {agent_id}")
     if personality_id is None:
@@ -145,7 +149,7 @@ def _participant(row: tuple[Any, ...]) -> ParticipantRecord:
     config = None
     if config_id is not None:
         config = LlmConfigRecord(
-            config_id, config_name, provider, base_url, bool(use_auth_header), bool(key_in_keychain)
+            config_id, config_name, provider, base_url, bool(use_auth_header), bool(key_in_keychain), max_concurrency
         )
     return ParticipantRecord(
         conversation_agent_id=ca_id,
@@ -208,8 +212,11 @@ def _partial_reply_sql() -> str:
     return sql
 
 
-def finish_reply(message_id: str, status: str, content: str, usage: dict[str, Any] | None) -> None:
-    Message.update(content=content, status=status, usage=dump_json(usage)).where(Message.id == message_id).execute()
+def finish_reply(
+    message_id: str, status: str, content: str, usage: dict[str, Any] | None, stop_reason: str | None = None
+) -> None:
+    columns = {"content": content, "status": status, "usage": dump_json(usage), "stop_reason": stop_reason}
+    Message.update(**columns).where(Message.id == message_id).execute()
 
 
 def add_system_message(

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from sidecar.errors import Conflict, InvalidParams, NotFound, RuleViolation
+from sidecar.errors import Conflict, InvalidParams, NotFound, RuleViolation, from_storage_error
 from sidecar.methods.table_data import DATA_METHODS
 from sidecar.services import Services
+from storage.errors import StorageError
 
 pytestmark = pytest.mark.anyio
 
@@ -16,7 +17,11 @@ ISO_START = "2025-11-26T08:00:00.000Z"
 
 
 async def call(services: Services, method: str, params: dict[str, Any] | None = None) -> Any:
-    return await DATA_METHODS[method](services, params or {})
+    """The handler as dispatch runs it (after the schema check): storage's errors come out as the client sees them."""
+    try:
+        return await DATA_METHODS[method](services, params or {})
+    except StorageError as exc:
+        raise from_storage_error(exc) from exc
 
 
 async def make_agent(services: Services, name: str = "Ada", **extra: Any) -> dict[str, Any]:
@@ -61,6 +66,7 @@ async def test_an_llm_config_is_created_with_defaults_and_never_shows_its_key(se
         "provider": "openai",
         "baseUrl": None,
         "useAuthHeader": True,
+        "maxConcurrency": 8,
         "hasApiKey": True,
         "createdAt": ISO_START,
         "updatedAt": ISO_START,
@@ -94,6 +100,43 @@ async def test_an_llm_config_update_is_partial_bumps_updated_at_and_null_clears_
     cleared = await call(services, "llmConfigs:update", {"id": row["id"], "baseUrl": None})
     assert cleared["baseUrl"] is None
     assert await call(services, "llmConfigs:get", {"id": row["id"]}) == cleared
+
+
+@pytest.mark.parametrize(
+    ("given", "saved"),
+    [
+        ("https://api.anthropic.com/v1", "https://api.anthropic.com"),
+        ("https://api.anthropic.com/v1/", "https://api.anthropic.com"),
+        ("https://proxy.example/", "https://proxy.example"),
+        ("https://proxy.example/anthropic", "https://proxy.example/anthropic"),
+        ("   ", None),
+    ],
+)
+async def test_an_anthropic_base_url_loses_a_trailing_v1_or_slash(
+    services: Services, given: str, saved: str | None
+) -> None:
+    row = await call(services, "llmConfigs:create", {"customName": "Claude", "provider": "anthropic", "baseUrl": given})
+    assert row["baseUrl"] == saved
+
+
+async def test_an_openai_base_url_keeps_its_v1_until_the_provider_changes(services: Services) -> None:
+    row = await call(
+        services, "llmConfigs:create", {"customName": "Ollama", "provider": "openai", "baseUrl": "http://localhost:11434/v1"}
+    )
+    assert row["baseUrl"] == "http://localhost:11434/v1"
+    switched = await call(services, "llmConfigs:update", {"id": row["id"], "provider": "anthropic"})
+    assert switched["baseUrl"] == "http://localhost:11434"  # trimmed again when the provider changes
+
+
+async def test_max_concurrency_is_8_unless_given_and_null_never_reaches_the_row(services: Services) -> None:
+    row = await call(services, "llmConfigs:create", {"customName": "Busy key", "provider": "openai"})
+    assert row["maxConcurrency"] == 8
+    row = await call(services, "llmConfigs:update", {"id": row["id"], "maxConcurrency": 2})
+    assert row["maxConcurrency"] == 2
+    with pytest.raises(InvalidParams) as caught:  # the schema refuses null before a handler runs; storage too
+        await call(services, "llmConfigs:update", {"id": row["id"], "maxConcurrency": None})
+    assert caught.value.data == {"field": "maxConcurrency", "reason": "must not be null"}
+    assert await call(services, "llmConfigs:get", {"id": row["id"]}) == row
 
 
 async def test_set_api_key_and_removing_it_show_in_has_api_key(services: Services) -> None:
@@ -245,6 +288,7 @@ async def test_messages_are_created_listed_paged_and_toggled(services: Services)
         "replyToId": None,
         "createdAt": ISO_START,
         "usage": None,
+        "stopReason": None,
     }
     note = await call(
         services, "messages:create", {"conversationId": cid, "role": "system", "content": "Note", "included": False}

@@ -10,7 +10,7 @@ from storage.db import DB_FILE_NAME, open_sqlite
 from storage.ids import IdFactory
 from storage.migrations import LATEST_VERSION, SchemaTooNewError, apply_migrations, schema_version
 from storage.models import MODELS
-from storage.repositories import turns
+from storage.repositories import llm_configs, messages, turns
 from storage.setup import open_database
 
 
@@ -20,7 +20,7 @@ def _columns(sqlite: object, table: str) -> list[str]:
 
 def test_a_new_file_gets_every_step_and_every_model_matches_its_table(tmp_path: Path) -> None:
     sqlite = open_sqlite(tmp_path / "new.sqlite3")
-    assert apply_migrations(sqlite) == LATEST_VERSION == 2
+    assert apply_migrations(sqlite) == LATEST_VERSION == 3
     for model in MODELS:
         assert _columns(sqlite, model._meta.table_name) == [f.column_name for f in model._meta.sorted_fields]
     sqlite.close()
@@ -52,6 +52,64 @@ def test_a_database_made_by_migration_1_alone_is_upgraded_in_place_with_its_rows
         assert "messages_about_reply_to" in indexes
         [message] = turns.load_history("c1")
         assert (message.id, message.content, message.status) == ("m1", "hello from v1", "complete")
+    finally:
+        db.close()
+
+
+def _rows(sqlite: object, table: str, columns: list[str]) -> list[tuple[object, ...]]:
+    query = f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid"
+    return list(sqlite.execute_sql(query))  # type: ignore[attr-defined]
+
+
+def _version_2_file(sqlite: object) -> None:
+    """What a step-2 sidecar would have left: a config, an agent in a conversation, a turn with every kind of row."""
+    assert apply_migrations(sqlite, up_to=2) == 2  # type: ignore[arg-type]
+    usage = '{"inputTokens":3,"outputTokens":4,"firstTokenMs":10,"totalMs":20}'
+    for sql in [
+        "INSERT INTO app_meta VALUES ('seeded_at', '900')",
+        "INSERT INTO llm_configs (id, custom_name, provider, base_url, use_auth_header, key_in_keychain, created_at,"
+        " updated_at) VALUES ('l1', 'Local', 'openai', 'http://localhost:11434/v1', 0, 1, 901, 902)",
+        "INSERT INTO roles VALUES ('r1', 'Old role', 'Helps', 'Help.', 903, 903)",
+        "INSERT INTO personalities VALUES ('p1', 'Old', '{\"humor\":40}', 'Be kind', 904, 904)",
+        "INSERT INTO agents (id, name, llm_config_id, model, role_id, personality_id, temperature, created_at,"
+        " updated_at) VALUES ('a1', 'Veteran', 'l1', 'llama3', 'r1', 'p1', 0.5, 905, 905)",
+        "INSERT INTO conversations VALUES ('c1', 'From v2', 'round-robin', 906, 906)",
+        "INSERT INTO conversation_agents VALUES ('ca1', 'c1', 'a1', 1, 0, '--agent-1', 907)",
+        "INSERT INTO messages (id, conversation_id, conversation_agent_id, role, content, included, status,"
+        " reply_to_id, created_at, usage, about_conversation_agent_id) VALUES"
+        " ('m1', 'c1', NULL, 'user', 'Hello', 1, 'complete', NULL, 1000, NULL, NULL),"
+        f" ('m2', 'c1', 'ca1', 'agent', 'Hi there', 0, 'complete', 'm1', 1001, '{usage}', NULL),"
+        " ('m3', 'c1', NULL, 'system', 'Agent Veteran: oops', 1, 'complete', 'm1', 1002, NULL, 'ca1'),"
+        " ('m4', 'c1', 'ca1', 'agent', 'Half a', 1, 'cancelled', 'm1', 1003, NULL, NULL)",
+    ]:
+        sqlite.execute_sql(sql)  # type: ignore[attr-defined]
+
+
+def test_a_database_made_by_migration_2_with_rows_is_upgraded_keeping_every_row_and_field(tmp_path: Path) -> None:
+    old = open_sqlite(tmp_path / DB_FILE_NAME)
+    _version_2_file(old)
+    tables = ["app_meta", "llm_configs", "roles", "personalities", "agents", "conversations", "conversation_agents",
+              "messages"]  # fmt: skip
+    columns = {table: _columns(old, table) for table in tables}
+    before = {table: _rows(old, table, columns[table]) for table in tables}
+    old.close()
+
+    db = open_database(tmp_path, IdFactory())
+    try:
+        assert schema_version(db.sqlite) == LATEST_VERSION
+        for table in tables:  # every old column of every old row, unchanged (and no seeding on top)
+            assert _rows(db.sqlite, table, columns[table]) == before[table], table
+        assert _rows(db.sqlite, "llm_configs", ["max_concurrency"]) == [(8,)]
+        assert _rows(db.sqlite, "messages", ["stop_reason"]) == [(None,)] * 4
+        [config] = llm_configs.list_llm_configs()
+        assert (config["customName"], config["maxConcurrency"]) == ("Local", 8)
+        listed = messages.list_messages("c1")
+        assert [(m["id"], m["status"], m["stopReason"]) for m in listed] == [
+            ("m1", "complete", None), ("m2", "complete", None), ("m3", "complete", None), ("m4", "cancelled", None)
+        ]  # fmt: skip
+        [participant] = turns.load_participants("c1")
+        assert participant.llm_config is not None and participant.llm_config.max_concurrency == 8
+        assert [m.stop_reason for m in turns.load_history("c1")] == [None] * 4
     finally:
         db.close()
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sidecar.errors import Conflict, InvalidParams, NotFound, RuleViolation
 from storage.db import Database
+from storage.errors import InvalidValue, RowConflict, RowNotFound, RuleBroken
 from storage.ids import IdFactory
 from storage.models import ConversationAgent, Message
 from storage.repositories import (
@@ -47,7 +47,7 @@ def test_deleting_a_conversation_takes_its_agents_and_messages_with_it(
     assert ConversationAgent.select().where(ConversationAgent.conversation_id == doomed["id"]).count() == 0
     assert len(messages.list_messages(other["id"])) == 3
     assert agents.get_agent(agent["id"])["name"] == "Ada"  # the agent itself is not the conversation's
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         conversations.delete_conversation(doomed["id"])
 
 
@@ -63,7 +63,7 @@ def test_deleting_something_an_agent_uses_is_a_conflict(
     make_agent: MakeAgent, delete: Callable[[str], object], field: str
 ) -> None:
     agent = make_agent()
-    with pytest.raises(Conflict):
+    with pytest.raises(RowConflict):
         delete(agent[field])
     agents.delete_agent(agent["id"])
     delete(agent[field])  # free once no agent uses it
@@ -73,11 +73,11 @@ def test_deleting_an_agent_still_in_a_conversation_is_a_conflict(ids: IdFactory,
     agent = make_agent()
     conversation = conversations.create_conversation(ids, {})
     member = _add(ids, conversation["id"], agent["id"])
-    with pytest.raises(Conflict):
+    with pytest.raises(RowConflict):
         agents.delete_agent(agent["id"])
     conversation_agents.remove_conversation_agent(member["id"])
     agents.delete_agent(agent["id"])
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         agents.get_agent(agent["id"])
 
 
@@ -101,7 +101,7 @@ def test_removing_a_conversation_agent_deletes_its_replies_and_error_notes_only(
 def test_adding_the_same_agent_twice_is_a_conflict(ids: IdFactory, make_agent: MakeAgent) -> None:
     conversation, agent = conversations.create_conversation(ids, {}), make_agent()
     _add(ids, conversation["id"], agent["id"])
-    with pytest.raises(Conflict):
+    with pytest.raises(RowConflict):
         _add(ids, conversation["id"], agent["id"])
 
 
@@ -147,9 +147,9 @@ def test_message_paging_returns_the_newest_rows_before_an_anchor_in_ascending_or
     assert page(before=made[5]) == made[:5]
     assert page(limit=3, before=made[0]) == []
     other = conversations.create_conversation(ids, {})
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         messages.list_messages(other["id"], limit=3, before=made[5])  # an id from another conversation
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         messages.list_messages("missing")
 
 
@@ -160,47 +160,57 @@ def test_deleting_a_trigger_keeps_its_replies_with_a_null_reply_to_id(ids: IdFac
     reply = turns.create_reply(ids, conversation["id"], member["id"], trigger.id, "Hello")
     messages.delete_message(trigger.id)
     assert turns.get_message(reply.id).reply_to_id is None  # type: ignore[union-attr]
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         messages.delete_message(trigger.id)
 
 
 @pytest.mark.parametrize(
     ("given", "saved"),
     [
-        ("https://api.anthropic.com/v1", "https://api.anthropic.com"),
-        ("https://api.anthropic.com/v1/", "https://api.anthropic.com"),
-        ("https://proxy.example/", "https://proxy.example"),
-        ("https://proxy.example/anthropic", "https://proxy.example/anthropic"),
+        ("https://api.anthropic.com/v1", "https://api.anthropic.com/v1"),  # the provider's form is the caller's job
+        (" http://localhost:11434/v1 ", "http://localhost:11434/v1"),
         ("   ", None),
+        (None, None),
     ],
 )
-def test_an_anthropic_base_url_loses_a_trailing_v1_or_slash(
-    database: Database, ids: IdFactory, given: str, saved: str | None
+def test_storage_keeps_a_base_url_as_given_and_a_blank_one_as_null(
+    database: Database, ids: IdFactory, given: str | None, saved: str | None
 ) -> None:
     row = llm_configs.create_llm_config(ids, {"customName": "Claude", "provider": "anthropic", "baseUrl": given})
     assert row["baseUrl"] == saved
+    switched = llm_configs.update_llm_config(ids, row["id"], {"provider": "openai"})
+    assert switched["baseUrl"] == saved  # storage knows no provider, so a provider change leaves the URL alone
 
 
-def test_an_openai_base_url_keeps_its_v1(database: Database, ids: IdFactory) -> None:
-    row = llm_configs.create_llm_config(
-        ids, {"customName": "Ollama", "provider": "openai", "baseUrl": "http://localhost:11434/v1"}
-    )
-    assert row["baseUrl"] == "http://localhost:11434/v1"
-    switched = llm_configs.update_llm_config(ids, row["id"], {"provider": "anthropic"})
-    assert switched["baseUrl"] == "http://localhost:11434"  # trimmed again when the provider changes
+def test_max_concurrency_defaults_to_8_and_changes_only_when_given(database: Database, ids: IdFactory) -> None:
+    assert llm_configs.list_llm_configs()[0]["maxConcurrency"] == 8  # the seeded demo config
+    row = llm_configs.create_llm_config(ids, {"customName": "Tight", "provider": "openai", "maxConcurrency": 1})
+    assert row["maxConcurrency"] == 1
+    renamed = llm_configs.update_llm_config(ids, row["id"], {"customName": "Still tight"})
+    assert renamed["maxConcurrency"] == 1
+    assert llm_configs.update_llm_config(ids, row["id"], {"maxConcurrency": 32})["maxConcurrency"] == 32
+    assert llm_configs.get_llm_config_record(row["id"]).max_concurrency == 32  # type: ignore[union-attr]
+
+
+def test_max_concurrency_cannot_be_cleared_with_null(database: Database, ids: IdFactory) -> None:
+    row = llm_configs.create_llm_config(ids, {"customName": "Tight", "provider": "openai", "maxConcurrency": 3})
+    with pytest.raises(InvalidValue) as caught:
+        llm_configs.update_llm_config(ids, row["id"], {"maxConcurrency": None})
+    assert caught.value.extra == {"field": "maxConcurrency", "reason": "must not be null"}
+    assert llm_configs.get_llm_config(row["id"]) == row
 
 
 @pytest.mark.parametrize(
     ("content", "error"),
     [
-        ("   \n\t  ", RuleViolation),
-        ("\u3000\u2003", RuleViolation),  # Unicode spaces are whitespace too
-        ("bell\x07", RuleViolation),
-        ("nul\x00", RuleViolation),
-        ("c1\x85", RuleViolation),
-        ("del\x7f", RuleViolation),
-        ("lone \ud800 surrogate", InvalidParams),
-        ("é" * (4 * 1024 * 1024) + "x", InvalidParams),  # 8 MiB + 1 byte of UTF-8, far fewer code points
+        ("   \n\t  ", RuleBroken),
+        ("\u3000\u2003", RuleBroken),  # Unicode spaces are whitespace too
+        ("bell\x07", RuleBroken),
+        ("nul\x00", RuleBroken),
+        ("c1\x85", RuleBroken),
+        ("del\x7f", RuleBroken),
+        ("lone \ud800 surrogate", InvalidValue),
+        ("é" * (4 * 1024 * 1024) + "x", InvalidValue),  # 8 MiB + 1 byte of UTF-8, far fewer code points
     ],
 )
 def test_message_content_rules_a_schema_cannot_express(

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from sidecar.errors import NotFound, RuleViolation
 from storage.db import Database
+from storage.errors import RowNotFound, RuleBroken
 from storage.ids import IdFactory
 from storage.records import MessageRecord
-from storage.repositories import conversation_agents, conversations, turns
+from storage.repositories import conversation_agents, conversations, llm_configs, messages, turns
 
 MakeAgent = Callable[..., dict[str, Any]]
 
@@ -39,10 +39,17 @@ def test_participants_are_every_agent_in_display_order_fully_resolved(chat: dict
     assert bob.role.name == "Devil's Advocate" and bob.role.system_prompt
     assert bob.personality.name == "Balanced" and bob.personality.behaviors["openness"] == 60
     assert bob.llm_config is not None and bob.llm_config.provider == "demo"
+    assert bob.llm_config.max_concurrency == 8
+
+
+def test_a_participant_carries_its_llm_configs_max_concurrency(chat: dict[str, Any], ids: IdFactory) -> None:
+    config_id = turns.load_participants(chat["id"])[0].llm_config.id  # type: ignore[union-attr]
+    llm_configs.update_llm_config(ids, config_id, {"maxConcurrency": 2})
+    assert {p.llm_config.max_concurrency for p in turns.load_participants(chat["id"])} == {2}  # type: ignore[union-attr]
 
 
 def test_participants_of_an_unknown_conversation_are_not_found(database: Database) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         turns.load_participants("no-such-conversation")
 
 
@@ -55,7 +62,9 @@ def test_history_is_in_insertion_order_even_within_one_millisecond(
     assert {m.created_at for m in history} == {clock.now}
 
 
-def test_a_reply_streams_and_then_finishes_with_its_usage(chat: dict[str, Any], ids: IdFactory, clock: Any) -> None:
+def test_a_reply_streams_and_then_finishes_with_its_usage_and_stop_reason(
+    chat: dict[str, Any], ids: IdFactory, clock: Any
+) -> None:
     start = clock.now
     trigger = turns.add_user_message(ids, chat["id"], "Go")
     clock.advance(40)
@@ -68,7 +77,8 @@ def test_a_reply_streams_and_then_finishes_with_its_usage(chat: dict[str, Any], 
     )
     turns.save_partial_replies({reply.id: "Hello"})
     assert turns.get_message(reply.id).content == "Hello"  # type: ignore[union-attr]
-    turns.finish_reply(reply.id, "complete", "Hello there", {"inputTokens": 3, "outputTokens": 2})
+    assert [m["stopReason"] for m in messages.list_messages(chat["id"])] == [None, None]  # user row; streaming
+    turns.finish_reply(reply.id, "complete", "Hello there", {"inputTokens": 3, "outputTokens": 2}, "max_tokens")
     assert turns.get_message(reply.id) == MessageRecord(
         id=reply.id,
         conversation_id=chat["id"],
@@ -80,7 +90,10 @@ def test_a_reply_streams_and_then_finishes_with_its_usage(chat: dict[str, Any], 
         reply_to_id=trigger.id,
         created_at=start + 40,
         usage={"inputTokens": 3, "outputTokens": 2},
+        stop_reason="max_tokens",
     )
+    assert turns.load_history(chat["id"])[-1] == turns.get_message(reply.id)
+    assert messages.list_messages(chat["id"])[-1]["stopReason"] == "max_tokens"
     assert turns.find_reply(chat["ada"], trigger.id) == turns.get_message(reply.id)
     assert turns.find_reply(chat["bob"], trigger.id) is None
 
@@ -90,9 +103,9 @@ def test_an_unknown_message_is_none(database: Database) -> None:
 
 
 def test_a_user_message_follows_the_same_rules_as_messages_create(chat: dict[str, Any], ids: IdFactory) -> None:
-    with pytest.raises(RuleViolation):
+    with pytest.raises(RuleBroken):
         turns.add_user_message(ids, chat["id"], " \n\t ")
-    with pytest.raises(NotFound):
+    with pytest.raises(RowNotFound):
         turns.add_user_message(ids, "missing", "Hi")
     assert turns.load_history(chat["id"]) == []
 

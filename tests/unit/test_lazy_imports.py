@@ -11,10 +11,10 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sidecar.errors import ShuttingDown
 from sidecar.lifecycle import Lifecycle
 from sidecar.secrets import SecretStore
 from sidecar.services import Services
@@ -65,7 +65,7 @@ def test_each_deferred_module_arrives_with_its_first_use(first_use: str, now_loa
 ENGINE_ON_FIRST_CHAT_CALL = """
 import sys
 import anyio
-from sidecar.errors import NotFound
+from storage.errors import RowNotFound
 from sidecar.lifecycle import Lifecycle
 from sidecar.methods.table import METHODS
 from sidecar.secrets import SecretStore
@@ -87,7 +87,7 @@ async def main():
     seen.append("sidecar.chat.orchestrator" in sys.modules)
     try:
         await METHODS["buildAgentContext"](services, {"conversationId": "c", "agentId": "a"})
-    except NotFound:
+    except RowNotFound:
         pass
     seen.append("sidecar.chat.orchestrator" in sys.modules and services.chat is not None)
     print(seen)
@@ -104,15 +104,46 @@ def test_the_chat_engine_is_imported_by_the_first_chat_call_that_needs_it(tmp_pa
 
 
 @pytest.mark.anyio
-async def test_a_chat_engine_that_finishes_loading_after_shutdown_starts_nothing(tmp_path: Path) -> None:
-    """`shutdown` during the engine's first import had nothing to cancel: the call that loaded it must not run."""
+async def test_a_chat_engine_that_finishes_loading_after_shutdown_claims_its_turn_cancelled(tmp_path: Path) -> None:
+    """`shutdown` during the engine's first import had nothing to cancel: the turn that loaded it still answers,
+    its agent claimed already cancelled (`thinking`, then `cancelled`), and no provider is ever called."""
     ids = IdFactory()
     settings = Settings(data_dir=tmp_path)
     lifecycle = Lifecycle(settings, "memory", spawn=lambda *args: None)
     database = open_database(tmp_path, ids)
-    services = Services(settings, database, ids, SecretStore("memory"), emit=None, lifecycle=lifecycle)  # type: ignore[arg-type]
+    conversation_id = database.run_sync(_room_with_one_demo_agent, ids)
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def emit(method: str, params: dict[str, Any]) -> None:
+        sent.append((method, params))
+
+    services = Services(settings, database, ids, SecretStore("memory"), emit=emit, lifecycle=lifecycle)
     await lifecycle.shutdown(own_request=False)
-    with pytest.raises(ShuttingDown):
-        await services.chat_engine()
-    assert services.chat is None
+    engine = await services.chat_engine()
+    result = await engine.process_user_message(conversation_id, None, "Still there?")
+    assert (result["totalAgents"], result["cancelledAgents"]) == (1, 1)
+    assert [(m, p.get("status")) for m, p in sent] == [
+        ("agent:update", "thinking"),
+        ("agent:update", "cancelled"),
+        ("all:complete", None),
+    ]
     database.close()
+
+
+def _room_with_one_demo_agent(ids: IdFactory) -> str:
+    from storage.repositories import agents, conversation_agents, conversations, llm_configs, personalities, roles
+
+    config = next(c for c in llm_configs.list_llm_configs() if c["provider"] == "demo")
+    agent = agents.create_agent(
+        ids,
+        {
+            "name": "Ada",
+            "llmConfigId": config["id"],
+            "model": "demo-slow",
+            "roleId": roles.list_roles()[0]["id"],
+            "personalityId": personalities.list_personalities()[0]["id"],
+        },
+    )
+    conversation = conversations.create_conversation(ids, {})
+    conversation_agents.add_conversation_agent(ids, {"conversationId": conversation["id"], "agentId": agent["id"]})
+    return conversation["id"]

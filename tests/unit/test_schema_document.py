@@ -164,14 +164,37 @@ def test_both_documents_agree_on_the_error_types() -> None:
     assert NOTIFICATIONS["$defs"]["ErrorType"] == OPENRPC["components"]["schemas"]["ErrorType"]
 
 
+def test_both_documents_agree_on_the_stop_reasons() -> None:
+    assert NOTIFICATIONS["$defs"]["StopReason"] == OPENRPC["components"]["schemas"]["StopReason"]
+    assert NOTIFICATIONS["$defs"]["StopReason"]["enum"] == ["end", "max_tokens", "content_filter"]
+
+
+def test_process_user_message_takes_on_busy_and_can_answer_busy() -> None:
+    method = METHODS["processUserMessage"]
+    [on_busy] = [param for param in method["params"] if param["name"] == "onBusy"]
+    assert on_busy["required"] is False and on_busy["schema"]["enum"] == ["interrupt", "reject"]
+    assert {"$ref": "#/components/errors/Busy"} in method["errors"]
+
+
+@pytest.mark.parametrize("name", ["llmConfigs:create", "llmConfigs:update"])
+def test_both_llm_config_writes_take_max_concurrency_and_the_row_always_has_it(name: str) -> None:
+    [param] = [param for param in METHODS[name]["params"] if param["name"] == "maxConcurrency"]
+    assert param["schema"] == {"$ref": "#/components/schemas/MaxConcurrency"}  # so null is refused on update too
+    assert "maxConcurrency" in OPENRPC["components"]["schemas"]["LlmConfig"]["required"]
+
+
 GOOD_UPDATES = [
     {"status": "thinking"},
+    {"status": "queued"},
     {"status": "retrying", "attempt": 2, "retryAfterMs": 500},
     {"status": "retrying", "attempt": 3, "retryAfterMs": 30000},
     {"status": "streaming", "delta": "Hello, ", "messageId": "m2"},
     {"status": "complete", "messageId": "m2", "usage": {"firstTokenMs": 120, "totalMs": 900}},
     {"status": "complete", "messageId": "m2",
      "usage": {"inputTokens": 50, "outputTokens": 12, "firstTokenMs": 120, "totalMs": 900}},
+    {"status": "complete", "messageId": "m2", "usage": {"firstTokenMs": 120, "totalMs": 900}, "stopReason": "end"},
+    {"status": "complete", "messageId": "m2", "usage": {"firstTokenMs": 1, "totalMs": 9}, "stopReason": "max_tokens"},
+    {"status": "complete", "messageId": "m2", "usage": {"firstTokenMs": 1, "totalMs": 9}, "stopReason": None},
     {"status": "error", "error": "The provider is busy. Try again in a moment.", "errorType": "rate_limit",
      "retryable": True, "messageId": "m3"},
     {"status": "cancelled"},
@@ -189,6 +212,12 @@ BAD_UPDATES = [
     pytest.param({"status": "done"}, id="unknown status"),
     pytest.param({"status": "thinking", "seq": 0}, id="seq starts at 1"),
     pytest.param({"status": "thinking", "delta": "x"}, id="a field of another status"),
+    pytest.param({"status": "queued", "attempt": 2}, id="queued carries no fields"),
+    pytest.param(
+        {"status": "complete", "messageId": "m2", "usage": {"firstTokenMs": 1, "totalMs": 2}, "stopReason": "stop"},
+        id="unknown stopReason",
+    ),
+    pytest.param({"status": "streaming", "delta": "x", "messageId": "m2", "stopReason": "end"}, id="stopReason early"),
     pytest.param({"status": "thinking", "agentName": ""}, id="empty agent name"),
     pytest.param({"status": "retrying", "attempt": 1, "retryAfterMs": 500}, id="attempt 1 is not a retry"),
     pytest.param({"status": "retrying", "attempt": 4, "retryAfterMs": 500}, id="at most 2 retries"),

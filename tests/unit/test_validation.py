@@ -36,6 +36,8 @@ ACCEPTED = [
     ("llmConfigs:create", {**LLM, "baseUrl": None}),
     ("llmConfigs:update", {"id": "c1", "apiKey": None}),
     ("llmConfigs:update", {"id": "c1"}),
+    ("llmConfigs:create", {**LLM, "maxConcurrency": 1}),
+    ("llmConfigs:update", {"id": "c1", "maxConcurrency": 32}),
     ("llmConfigs:setApiKey", {"id": "c1", "apiKey": "k" * 500, "persist": False}),
     ("roles:create", {"name": "n" * 100, "systemPrompt": "s" * 5000, "description": ""}),
     ("personalities:create", {"name": "Wry", "behaviors": {"humor": 100, "focus": 0, "myTrait": 50}}),
@@ -53,6 +55,8 @@ ACCEPTED = [
     ("messages:updateInclusion", {"id": "m1", "included": True}),
     ("processUserMessage", {"conversationId": "v1", "content": "Hello"}),
     ("processUserMessage", {"conversationId": "v1", "userMessageId": "m1"}),
+    ("processUserMessage", {"conversationId": "v1", "content": "Hello", "onBusy": "reject"}),
+    ("processUserMessage", {"conversationId": "v1", "userMessageId": "m1", "onBusy": "interrupt"}),
     ("buildAgentContext", {"conversationId": "v1", "agentId": "a1", "userMessageId": "m1"}),
     ("chat:cancel", {"conversationId": "v1"}),
     ("chat:retryAgent", {"conversationId": "v1", "conversationAgentId": "ca1", "userMessageId": "m1"}),
@@ -127,6 +131,8 @@ REJECTED = [
     ("initialize", {"clientInfo": "electron"}, "clientInfo", "must be an object"),
     ("llmConfigs:update", {"id": "c1", "apiKey": 5}, "apiKey", "must be a string or null"),
     ("roles:create", {**ROLE, "description": None}, "description", "must be a string"),
+    ("llmConfigs:update", {"id": "c1", "maxConcurrency": None}, "maxConcurrency", "must be an integer"),
+    ("llmConfigs:create", {**LLM, "maxConcurrency": 4.0}, "maxConcurrency", "must be an integer"),
     # length
     ("roles:create", {**ROLE, "name": "n" * 101}, "name", "must be at most 100 characters"),
     ("roles:create", {**ROLE, "name": ""}, "name", "must not be empty"),
@@ -181,9 +187,17 @@ REJECTED = [
         "must be between 0 and 2147483647",
     ),
     ("initialize", {"processId": 0}, "processId", "must be at least 1"),
+    ("llmConfigs:create", {**LLM, "maxConcurrency": 0}, "maxConcurrency", "must be between 1 and 32"),
+    ("llmConfigs:update", {"id": "c1", "maxConcurrency": 33}, "maxConcurrency", "must be between 1 and 32"),
     # enum
     ("llmConfigs:create", {**LLM, "provider": "gemini"}, "provider", "must be one of: openai, anthropic, demo"),
     ("conversations:create", {"chatMode": "parallel"}, "chatMode", "must be one of: manual, round-robin"),
+    (
+        "processUserMessage",
+        {"conversationId": "v1", "content": "hi", "onBusy": "queue"},
+        "onBusy",
+        "must be one of: interrupt, reject",
+    ),
     (
         "messages:create",
         {"conversationId": "v1", "role": "agent", "content": "x"},
@@ -297,8 +311,9 @@ def test_method_names_list_every_contract_method_including_client_notifications(
 
 MESSAGE = {
     "id": "m1", "conversationId": "v1", "conversationAgentId": None, "role": "user", "content": "Hi",
-    "included": True, "status": "complete", "replyToId": None, "createdAt": TS,
+    "included": True, "status": "complete", "replyToId": None, "createdAt": TS, "stopReason": None,
 }  # fmt: skip
+REPLY = {**MESSAGE, "id": "m2", "role": "agent", "conversationAgentId": "ca1", "replyToId": "m1"}
 AGENT_ROW = {
     **AGENT, "id": "a1", "systemPrompt": None, "personalityBehaviors": None, "temperature": None, "maxTokens": None,
     "topP": None, "timeoutMs": 60000, "createdAt": TS, "updatedAt": TS,
@@ -316,7 +331,8 @@ GOOD_RESULTS = [
                     "capabilities": {"lspFraming": True}, "dataDir": "/tmp/d", "secretStorage": "memory"}),
     ("llmConfigs:list", []),
     ("llmConfigs:setApiKey", {"id": "c1", "customName": "Demo (offline)", "provider": "demo", "baseUrl": None,
-                              "useAuthHeader": True, "hasApiKey": True, "createdAt": TS, "updatedAt": TS}),
+                              "useAuthHeader": True, "maxConcurrency": 8, "hasApiKey": True, "createdAt": TS,
+                              "updatedAt": TS}),
     ("roles:list", [{"id": "r1", "name": "Critic", "description": "", "systemPrompt": "Review."}]),
     ("personalities:get", {"id": "p1", "name": "Wry", "behaviors": {"humor": 80}, "customInstructions": ""}),
     ("agents:create", AGENT_ROW),
@@ -325,8 +341,9 @@ GOOD_RESULTS = [
                              "updatedAt": TS}]),
     ("conversationAgents:add", {"id": "ca1", "conversationId": "v1", "agentId": "a1", "agentName": "Ada",
                                 "enabled": True, "displayOrder": 0, "color": "--agent-1", "addedAt": TS}),
-    ("messages:list", [MESSAGE, {**MESSAGE, "id": "m2", "role": "agent", "conversationAgentId": "ca1",
-                                 "replyToId": "m1", "usage": {"outputTokens": 3}}]),
+    ("messages:list", [MESSAGE, {**REPLY, "usage": {"outputTokens": 3}, "stopReason": "end"}]),
+    ("messages:list", [{**REPLY, "stopReason": "max_tokens"}, {**REPLY, "stopReason": "content_filter"},
+                       {**REPLY, "status": "streaming"}, {**REPLY, "status": "cancelled"}]),
     ("messages:updateInclusion", {**MESSAGE, "included": False, "usage": None}),
     ("processUserMessage", {"userMessageId": "m1", "totalAgents": 1, "successfulAgents": 1, "failedAgents": 0,
                             "cancelledAgents": 0, "totalDurationMs": 1250, "agentResults": [AGENT_RESULT]}),
@@ -350,7 +367,15 @@ BAD_RESULTS = [
     ("roles:delete", {}),
     ("roles:list", {"items": []}),
     ("llmConfigs:get", {"id": "c1", "customName": "x", "provider": "demo", "useAuthHeader": True,
-                        "hasApiKey": False, "createdAt": TS, "updatedAt": TS, "apiKey": "sk-secret"}),
+                        "maxConcurrency": 8, "hasApiKey": False, "createdAt": TS, "updatedAt": TS,
+                        "apiKey": "sk-secret"}),
+    ("llmConfigs:get", {"id": "c1", "customName": "x", "provider": "demo", "useAuthHeader": True,
+                        "hasApiKey": False, "createdAt": TS, "updatedAt": TS}),
+    ("llmConfigs:get", {"id": "c1", "customName": "x", "provider": "demo", "useAuthHeader": True,
+                        "maxConcurrency": 33, "hasApiKey": False, "createdAt": TS, "updatedAt": TS}),
+    ("messages:list", [{k: v for k, v in MESSAGE.items() if k != "stopReason"}]),
+    ("messages:list", [{**MESSAGE, "stopReason": "end"}]),
+    ("messages:list", [{**REPLY, "stopReason": "length"}]),
     ("conversations:get", {"id": "v1", "title": "t", "chatMode": "manual", "createdAt": "2026-11-26T08:00:00Z",
                            "updatedAt": TS}),
     ("messages:list", [{**MESSAGE, "role": "agent"}]),
@@ -386,9 +411,11 @@ COMMON = {"conversationId": "v1", "conversationAgentId": "ca1", "agentId": "a1",
 def test_a_whole_agent_update_sequence_validates() -> None:
     events = [
         {"status": "thinking"},
+        {"status": "queued"},
         {"status": "retrying", "attempt": 2, "retryAfterMs": 500},
         {"status": "streaming", "delta": "Hel", "messageId": "m2"},
-        {"status": "complete", "messageId": "m2", "usage": {"firstTokenMs": 40, "totalMs": 90, "outputTokens": 2}},
+        {"status": "complete", "messageId": "m2", "usage": {"firstTokenMs": 40, "totalMs": 90, "outputTokens": 2},
+         "stopReason": "end"},
     ]
     for seq, event in enumerate(events, start=1):
         validate_notification("agent:update", {**COMMON, **event, "seq": seq})

@@ -548,9 +548,9 @@ export class SidecarMethods extends EventEmitter {
 
   /**
    * Run a turn: every enabled agent answers the message, concurrently.
-   * Exactly one of userMessageId and content. The response comes after the turn's all:complete; agent:update notifications stream meanwhile.
+   * Exactly one of userMessageId and content. The response comes after the turn's all:complete; agent:update notifications stream meanwhile. With onBusy: reject and a run of the conversation still going, busy (-32014) and nothing is saved.
    * Wire method `processUserMessage`.
-   * Errors: -32010 not_found, -32012 validation, -32602, -32014 shutting_down, -32800.
+   * Errors: -32010 not_found, -32012 validation, -32014 busy, -32602, -32014 shutting_down, -32800.
    * @param {import('./types.js').ProcessUserMessageParams} params
    * @param {import('./types.js').CallOptions} [options]
    * @returns {Promise<import('./types.js').ProcessUserMessageResult>}

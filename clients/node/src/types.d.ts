@@ -89,6 +89,12 @@ export type MaxTokens = number | null;
 export type TimeoutMs = number;
 
 /**
+ * At most this many provider calls run at once on one llm config; an agent over the limit waits (its agent:update says queued).
+ * Constraints: minimum 1, maximum 32, integer.
+ */
+export type MaxConcurrency = number;
+
+/**
  * Not settled by the contract: a conversation title is 1-200 characters.
  * Constraints: minLength 1, maxLength 200.
  */
@@ -116,6 +122,9 @@ export type MessageContent = string;
 
 export type ErrorType = "auth" | "rate_limit" | "validation" | "configuration" | "timeout" | "provider" | "network" | "unknown";
 
+/** Why a reply ended: end (a normal finish), max_tokens (the provider stopped at the token limit; the reply is still complete), content_filter (it stopped for safety). */
+export type StopReason = "end" | "max_tokens" | "content_filter";
+
 /** Token counts when the provider reports them, and timings measured from the agent's `thinking` update, in whole milliseconds. Every field may be absent or null when unknown. */
 export interface Usage {
   /** Constraints: minimum 0, integer. */
@@ -128,13 +137,14 @@ export interface Usage {
   totalMs?: number | null;
 }
 
-/** A provider endpoint. The API key is never part of it; hasApiKey says whether one is stored. */
+/** A provider endpoint. The API key is never part of it; hasApiKey says whether one is stored. maxConcurrency is 8 unless set (also on rows written before it existed). */
 export interface LlmConfig {
   id: Id;
   customName: Name;
   provider: Provider;
   baseUrl?: BaseUrl;
   useAuthHeader: boolean;
+  maxConcurrency: MaxConcurrency;
   hasApiKey: boolean;
   createdAt: Timestamp;
   updatedAt: Timestamp;
@@ -205,6 +215,7 @@ export interface MessageUser {
   replyToId: string | null;
   createdAt: Timestamp;
   usage?: Usage | null;
+  stopReason: null;
 }
 
 /** Message with role "agent". */
@@ -221,6 +232,7 @@ export interface MessageAgent {
   replyToId: string | null;
   createdAt: Timestamp;
   usage?: Usage | null;
+  stopReason: StopReason | null;
 }
 
 /** Message with role "system". */
@@ -237,10 +249,11 @@ export interface MessageSystem {
   replyToId: string | null;
   createdAt: Timestamp;
   usage?: Usage | null;
+  stopReason: null;
 }
 
 /**
- * An agent row always has a conversationAgentId; user and system rows never do. usage may be absent or null (rows without usage).
+ * An agent row always has a conversationAgentId; user and system rows never do. usage may be absent or null (rows without usage). stopReason is always present: null for user and system rows, while a reply is streaming, and whenever the reason is unknown (a cancelled, failed or interrupted reply, or one saved before the field existed).
  * Discriminated by `role`.
  */
 export type Message = MessageUser | MessageAgent | MessageSystem;
@@ -397,6 +410,19 @@ export interface AgentUpdateThinking {
   seq: number;
 }
 
+/** AgentUpdate with status "queued". */
+export interface AgentUpdateQueued {
+  conversationId: Id;
+  conversationAgentId: Id;
+  agentId: Id;
+  /** Constraints: minLength 1. */
+  agentName: string;
+  userMessageId: Id;
+  status: "queued";
+  /** Constraints: minimum 1, integer. */
+  seq: number;
+}
+
 /** AgentUpdate with status "retrying". */
 export interface AgentUpdateRetrying {
   conversationId: Id;
@@ -452,6 +478,8 @@ export interface AgentUpdateComplete {
   seq: number;
   messageId: Id;
   usage: EventUsage;
+  /** Why the reply ended; absent or null when the provider did not say. */
+  stopReason?: StopReason | null;
 }
 
 /** AgentUpdate with status "error". */
@@ -472,8 +500,8 @@ export interface AgentUpdateError {
   error: string;
   errorType: ErrorType;
   retryable: boolean;
-  /** The saved system message. */
-  messageId: Id;
+  /** The saved system message; absent only when it could not be saved (its conversation was deleted under the agent). */
+  messageId?: Id;
 }
 
 /** AgentUpdate with status "cancelled". */
@@ -495,10 +523,10 @@ export interface AgentUpdateCancelled {
 }
 
 /**
- * One agent's progress in one turn. seq starts at 1 per agent per turn (a chat:retryAgent run starts again at 1) and goes up by one. thinking comes once, first; exactly one terminal update (complete, error, cancelled) and nothing after it.
+ * One agent's progress in one turn. seq starts at 1 per agent per turn (a chat:retryAgent run starts again at 1) and goes up by one. thinking comes once, first; queued at most once, right after it (waiting for a free slot on the agent's llm config); exactly one terminal update (complete, error, cancelled) and nothing after it.
  * Discriminated by `status`.
  */
-export type AgentUpdate = AgentUpdateThinking | AgentUpdateRetrying | AgentUpdateStreaming | AgentUpdateComplete | AgentUpdateError | AgentUpdateCancelled;
+export type AgentUpdate = AgentUpdateThinking | AgentUpdateQueued | AgentUpdateRetrying | AgentUpdateStreaming | AgentUpdateComplete | AgentUpdateError | AgentUpdateCancelled;
 
 /** Sent after the last agent of a turn has settled, before the processUserMessage response. */
 export interface AllComplete {
@@ -576,6 +604,8 @@ export interface LlmConfigsCreateParams {
   baseUrl?: BaseUrl;
   /** Default true. */
   useAuthHeader?: boolean;
+  /** Default 8. */
+  maxConcurrency?: MaxConcurrency;
   /** Stored in the OS keychain; write-only. */
   apiKey?: ApiKey;
   /** Where apiKey goes, as in llmConfigs:setApiKey: default true (the OS keychain); false: process memory only. Not in the contract's list for create/update; accepted so one form can do everything. */
@@ -595,6 +625,8 @@ export interface LlmConfigsUpdateParams {
   baseUrl?: BaseUrl;
   /** Default true. */
   useAuthHeader?: boolean;
+  /** null is invalid params (it has a value, not an unset state); send 8 to restore the default. */
+  maxConcurrency?: MaxConcurrency;
   /** A new key (write-only), or null to remove the stored key (not settled by the contract). */
   apiKey?: ApiKey | null;
   /** Where apiKey goes, as in llmConfigs:setApiKey: default true (the OS keychain); false: process memory only. Not in the contract's list for create/update; accepted so one form can do everything. */
@@ -929,12 +961,16 @@ export type ProcessUserMessageParams =
     conversationId: Id;
     /** An existing user or system message of the conversation (a 'continue' turn). */
     userMessageId: Id;
+    /** What happens when a turn or auto run of this conversation (a chat:retryAgent run included) is still running. interrupt (default): it is cancelled (its agents end cancelled, partial text kept; its own request still answers with its result), then this turn starts. reject: busy (-32014) and nothing is saved. */
+    onBusy?: "interrupt" | "reject";
     content?: never;
   }
   | {
     conversationId: Id;
     /** Saved as a new user message first. */
     content: MessageContent;
+    /** What happens when a turn or auto run of this conversation (a chat:retryAgent run included) is still running. interrupt (default): it is cancelled (its agents end cancelled, partial text kept; its own request still answers with its result), then this turn starts. reject: busy (-32014) and nothing is saved. */
+    onBusy?: "interrupt" | "reject";
     userMessageId?: never;
   };
 
@@ -1274,9 +1310,9 @@ export interface SidecarMethods {
   messagesDelete(params: MessagesDeleteParams, options?: CallOptions): Promise<MessagesDeleteResult>;
   /**
    * Run a turn: every enabled agent answers the message, concurrently.
-   * Exactly one of userMessageId and content. The response comes after the turn's all:complete; agent:update notifications stream meanwhile.
+   * Exactly one of userMessageId and content. The response comes after the turn's all:complete; agent:update notifications stream meanwhile. With onBusy: reject and a run of the conversation still going, busy (-32014) and nothing is saved.
    * Wire method `processUserMessage`.
-   * Errors: -32010 not_found, -32012 validation, -32602, -32014 shutting_down, -32800.
+   * Errors: -32010 not_found, -32012 validation, -32014 busy, -32602, -32014 shutting_down, -32800.
    */
   processUserMessage(params: ProcessUserMessageParams, options?: CallOptions): Promise<ProcessUserMessageResult>;
   /**
