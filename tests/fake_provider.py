@@ -22,6 +22,20 @@ The model name is split on ``-`` and these tokens pick the behaviour (combinable
     gate-<n>           hold the response until n ``gate-<n>`` requests are open at once (a barrier; 500 after 10 s)
     echo               reply with JSON: OpenAI ``messages``; Anthropic ``{"system": …, "messages": …}``
     noauth             (OpenAI) accept a request without an Authorization header
+    nodone             stream the text, then end the response cleanly without the final event: OpenAI sends no
+                       ``finish_reason`` chunk, usage chunk or ``[DONE]``; Anthropic no ``message_delta`` or
+                       ``message_stop`` (with ``words-0``: no text at all)
+    jsonbody           answer a streaming request with the whole non-streamed JSON body (200 application/json)
+    stop-length        end the reply at the token limit: OpenAI ``finish_reason: "length"``, Anthropic
+                       ``stop_reason: "max_tokens"`` (streamed or not)
+    stop-filter        end the reply for safety: OpenAI ``finish_reason: "content_filter"``, Anthropic
+                       ``stop_reason: "refusal"``
+    stop-tools         end the reply with a tool call's reason (the text still arrives): OpenAI
+                       ``finish_reason: "tool_calls"``, Anthropic ``stop_reason: "tool_use"``
+
+Every complete stream ends like the real APIs': OpenAI with a ``finish_reason`` chunk, the usage chunk (when
+``stream_options.include_usage``) and ``data: [DONE]``; Anthropic with ``message_delta`` (``stop_reason``, usage)
+and ``message_stop``.
 
 Strictness, like the real APIs: a missing credential is 401 (OpenAI wants ``Authorization: Bearer`` unless the
 server runs with ``require_auth=False`` or the model says ``noauth``; Anthropic accepts Bearer or ``x-api-key``).
@@ -116,13 +130,23 @@ class Behaviour:
     midstream_status: int | None = None
     echo: bool = False
     noauth: bool = False
+    nodone: bool = False
+    jsonbody: bool = False
+    stop: str | None = None  # "length", "filter" or "tools"
+
+
+# How each API says why a reply ended: the normal end, then `stop-length` and `stop-filter`.
+_STOP_REASONS = {
+    "openai": {None: "stop", "length": "length", "filter": "content_filter", "tools": "tool_calls"},
+    "anthropic": {None: "end_turn", "length": "max_tokens", "filter": "refusal", "tools": "tool_use"},
+}
 
 
 def parse_behaviour(model: str) -> Behaviour:
     """Read the dash-separated behaviour tokens of a model name; unknown tokens are ignored."""
     tokens = model.split("-")
     opts: dict[str, Any] = {}
-    flags = {"hang", "reset", "malformed", "midstream", "echo", "noauth"}
+    flags = {"hang", "reset", "malformed", "midstream", "echo", "noauth", "nodone", "jsonbody"}
     i = 0
     while i < len(tokens):
         tok, nxt = tokens[i], tokens[i + 1 : i + 3]
@@ -147,6 +171,8 @@ def parse_behaviour(model: str) -> Behaviour:
                 opts["flaky"], i = (int(nxt[0]), int(nxt[1])), i + 2
             elif tok == "gate":
                 opts["gate"], i = int(nxt[0]), i + 1
+            elif tok == "stop" and nxt and nxt[0] in ("length", "filter", "tools"):
+                opts["stop"], i = nxt[0], i + 1
         except (IndexError, ValueError):
             pass  # a keyword without its number is just another unknown token
         i += 1
@@ -305,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         text = _reply_text(api, body, beh)
         usage = (_prompt_words(api, body), len(text.split()))
-        if body.get("stream"):
+        if body.get("stream") and not beh.jsonbody:
             self._stream(api, body, beh, text, usage)
         else:
             self._send_json(
@@ -549,7 +575,7 @@ def _openai_completion(body: dict[str, Any], text: str, usage: tuple[int, int]) 
                 "index": 0,
                 "message": {"role": "assistant", "content": text, "refusal": None},
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": _stop_reason("openai", body),
             }
         ],
         "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
@@ -563,7 +589,7 @@ def _anthropic_message(body: dict[str, Any], text: str, usage: tuple[int, int]) 
         "role": "assistant",
         "model": body["model"],
         "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
+        "stop_reason": _stop_reason("anthropic", body),
         "stop_sequence": None,
         "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
     }
@@ -584,10 +610,13 @@ def _openai_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -> I
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return f"data: {json.dumps({**base, 'choices': [choice], **extra})}\n\n"
 
+    beh = parse_behaviour(body["model"])
     yield chunk({"role": "assistant", "content": "", "refusal": None})
-    for piece in _pieces(text, parse_behaviour(body["model"]).echo):
+    for piece in _pieces(text, beh.echo):
         yield chunk({"content": piece})
-    yield chunk({}, "stop")
+    if beh.nodone:
+        return  # the response ends cleanly, but without the chunk that says the reply is over
+    yield chunk({}, _stop_reason("openai", body))
     if include_usage:
         final = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
         yield f"data: {json.dumps({**base, 'choices': [], 'usage': final})}\n\n"
@@ -608,14 +637,19 @@ def _anthropic_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -
     yield _sse("message_start", {"message": message})
     yield _sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
     yield _sse("ping", {})
-    for piece in _pieces(text, parse_behaviour(body["model"]).echo):
+    beh = parse_behaviour(body["model"])
+    for piece in _pieces(text, beh.echo):
         yield _sse("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
     yield _sse("content_block_stop", {"index": 0})
-    yield _sse(
-        "message_delta",
-        {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": usage[1]}},
-    )
+    if beh.nodone:
+        return  # the response ends cleanly, but without message_delta and message_stop
+    delta = {"stop_reason": _stop_reason("anthropic", body), "stop_sequence": None}
+    yield _sse("message_delta", {"delta": delta, "usage": {"output_tokens": usage[1]}})
     yield _sse("message_stop", {})
+
+
+def _stop_reason(api: str, body: dict[str, Any]) -> str:
+    return _STOP_REASONS[api][parse_behaviour(body["model"]).stop]
 
 
 def _midstream_error(api: str, status: int | None) -> str:

@@ -1,20 +1,33 @@
 """The Anthropic provider: streamed Messages through the official SDK's client, raw events read by hand.
 
-The body is posted as built (``request_bodies`` makes the exact wire JSON) with the client's public ``post``,
-and the stream yields each event's JSON as a plain dict instead of a pydantic model per event. The client still
-supplies auth, base URL, ``anthropic-version``, the connection pool, the status-error classes, and the
-stream's ``ping`` skipping and in-stream ``error`` events (raised as status errors).
+The body is posted as built (`build_body` makes the exact wire JSON) with the client's public ``post``, and the
+stream yields each event's JSON as a plain dict instead of a pydantic model per event. The client still supplies
+auth, base URL, ``anthropic-version``, the connection pool, the status-error classes, and the stream's ``ping``
+skipping and in-stream ``error`` events (raised as status errors).
+
+A reply has ended at ``message_stop``; a stream that closes before it is a dropped stream. A server that answers
+the streaming request with one whole JSON message is read as a single chunk.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sidecar.providers.base import ProviderError, ProviderSettings, Usage, omitted_env_headers
-from sidecar.providers.errors import classify_provider_error, missing_key_error
+from sidecar.providers.base import (
+    ProviderError,
+    ProviderSettings,
+    StopReason,
+    StreamEnd,
+    Usage,
+    is_whole_json_body,
+    omitted_env_headers,
+)
+from sidecar.providers.errors import classify_sdk_error, dropped_stream_error, error_for_status, missing_key_error
+from sidecar.providers.spec import ProviderSpec, RequestParts, SamplingLimits, sampling_fields
 from sidecar.providers.tls import shared_ssl_context
 
 if TYPE_CHECKING:
@@ -26,6 +39,26 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 # Generous on purpose: the orchestrator enforces first-token and stall timeouts itself.
 REQUEST_TIMEOUT_S = 600.0
 CLOSE_TIMEOUT_S = 2.0
+SDK_MODULE = "anthropic"
+# stop_reason → stop reason; any other reason (tool_use, pause_turn) ended the reply normally.
+STOP_REASONS: dict[str, StopReason] = {
+    "end_turn": "end",
+    "stop_sequence": "end",
+    "max_tokens": "max_tokens",
+    "refusal": "content_filter",
+}
+# Anthropic reports failures inside a 200 stream as an `error` event whose `error.type` is a stable code.
+_ERROR_TYPE_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
 
 
 class AnthropicProvider:
@@ -36,7 +69,7 @@ class AnthropicProvider:
         self._client: AsyncAnthropic | None = None
         self._stream_cls: Any = None
 
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | Usage]:
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | StreamEnd]:
         try:
             client = await self._get_client()
             stream = await client.post(
@@ -49,23 +82,31 @@ class AnthropicProvider:
         except ProviderError:
             raise
         except Exception as exc:
-            raise classify_provider_error(exc, "anthropic") from exc
-        tally = _UsageTally()
+            raise classify_error(exc) from exc
+        end: StreamEnd | None = None
         try:
-            async for event in stream:
-                text = _read_event(event, tally)
+            if is_whole_json_body(stream.response.headers):
+                text, end = _read_message(json.loads(await stream.response.aread()))
                 if text:
                     yield text
+            else:
+                tally = _Tally()
+                async for event in stream:
+                    text = _read_event(event, tally)
+                    if text:
+                        yield text
+                end = tally.end() if tally.stopped else None  # no message_stop: a dropped stream
         except ProviderError:
             raise
         except Exception as exc:
-            raise classify_provider_error(exc, "anthropic") from exc
+            raise classify_error(exc) from exc
         finally:
             # Shielded and bounded, so a cancelled stream still releases its connection.
             with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
                 await stream.close()
-        if tally.seen:
-            yield Usage(tally.input_tokens, tally.output_tokens)
+        if end is None:
+            raise dropped_stream_error()
+        yield end
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -102,7 +143,7 @@ def _open_client(settings: ProviderSettings, ssl_context: ssl.SSLContext) -> Asy
     # An explicit credential and base URL keep the SDK off ANTHROPIC_* variables and on-disk profiles.
     return AsyncAnthropic(
         **credential,
-        base_url=anthropic_base_url(settings.base_url),
+        base_url=_trim_base_url(settings.base_url or DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
         timeout=REQUEST_TIMEOUT_S,
         max_retries=0,  # the orchestrator retries, with the contract's backoff
         default_headers=headers,
@@ -111,46 +152,117 @@ def _open_client(settings: ProviderSettings, ssl_context: ssl.SSLContext) -> Asy
     )
 
 
-def anthropic_base_url(base_url: str | None) -> str:
+def _trim_base_url(url: str) -> str:
     """The SDK posts to ``<base>/v1/messages``: drop a trailing slash or ``/v1`` a user may have typed."""
-    url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-    return url.removesuffix("/v1") or DEFAULT_BASE_URL
+    url = url.rstrip("/")
+    return url.removesuffix("/v1").rstrip("/") if url.endswith("/v1") else url
 
 
-class _UsageTally:
+class _Tally:
+    """What the events so far said about usage and the end of the reply."""
+
     def __init__(self) -> None:
-        self.seen = False
+        self.seen_usage = False
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
+        self.stop_reason: str | None = None
+        self.stopped = False
 
     def add(self, raw: dict[str, Any]) -> None:
         # message_start carries the input count; message_delta the cumulative output (and maybe input) count.
-        self.seen = True
+        self.seen_usage = True
         if _is_count(raw.get("input_tokens")):
             self.input_tokens = raw["input_tokens"]
         if _is_count(raw.get("output_tokens")):
             self.output_tokens = raw["output_tokens"]
+
+    def end(self) -> StreamEnd:
+        usage = Usage(self.input_tokens, self.output_tokens) if self.seen_usage else None
+        return StreamEnd(usage, None if self.stop_reason is None else _stop_reason(self.stop_reason))
 
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _read_event(event: Any, tally: _UsageTally) -> str | None:
-    """The text of a text delta (from the event's JSON); usage goes to the tally; a bad shape is a malformed
-    stream."""
+def _read_event(event: Any, tally: _Tally) -> str | None:
+    """The text of a text delta (from the event's JSON); usage and the stop go to the tally; a bad shape is a
+    malformed stream."""
     try:
         kind = event["type"]
         if kind == "content_block_delta":
             delta = event["delta"]
             if delta["type"] == "text_delta":
-                if not isinstance(delta["text"], str):
-                    raise ProviderError("provider")
-                return delta["text"]
+                return _checked_text(delta["text"])
         elif kind == "message_start":
             tally.add(event["message"]["usage"])
         elif kind == "message_delta":
             tally.add(event["usage"])
+            tally.stop_reason = _checked_reason(event["delta"].get("stop_reason")) or tally.stop_reason
+        elif kind == "message_stop":
+            tally.stopped = True
     except (KeyError, TypeError, AttributeError) as exc:  # a missing field, or a list where an object belongs
         raise ProviderError("provider") from exc
     return None
+
+
+def _read_message(message: Any) -> tuple[str, StreamEnd]:
+    """A whole non-streamed message (its JSON) read as one chunk: its text blocks, usage and stop reason."""
+    try:
+        if message.get("type") == "error":  # an error object answered with a 200
+            error_type = message["error"]["type"]
+            raise error_for_status(_ERROR_TYPE_STATUS.get(error_type, 500))
+        text = "".join(_checked_text(b["text"]) for b in message["content"] if b.get("type") == "text")
+        raw_usage = message.get("usage")
+        tally = _Tally()
+        if raw_usage is not None:
+            tally.add(raw_usage)
+        tally.stop_reason = _checked_reason(message.get("stop_reason"))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ProviderError("provider") from exc
+    return text, tally.end()
+
+
+def _checked_text(text: Any) -> str:
+    if not isinstance(text, str):
+        raise ProviderError("provider")
+    return text
+
+
+def _checked_reason(reason: Any) -> str | None:
+    if reason is not None and not isinstance(reason, str):
+        raise ProviderError("provider")
+    return reason
+
+
+def _stop_reason(reason: str) -> StopReason:
+    return STOP_REASONS.get(reason, "end")
+
+
+def classify_error(exc: BaseException) -> ProviderError:
+    return classify_sdk_error(exc, SDK_MODULE, _ERROR_TYPE_STATUS)
+
+
+def build_body(parts: RequestParts) -> dict[str, Any]:
+    """The system prompt is top-level; ``max_tokens`` is required."""
+    body: dict[str, Any] = {
+        "model": parts.model,
+        "system": parts.system_prompt,
+        "messages": parts.turns,
+        "max_tokens": parts.sampling.max_tokens,
+        "stream": True,
+    }
+    body.update(sampling_fields(parts.sampling))
+    return body
+
+
+SPEC = ProviderSpec(
+    name="anthropic",
+    sdk_module=SDK_MODULE,
+    uses_api_key=True,
+    build_body=build_body,
+    open=AnthropicProvider,
+    classify_error=classify_error,
+    sampling_limits=SamplingLimits(max_temperature=1.0, one_of_temperature_and_top_p=True),
+    normalize_base_url=_trim_base_url,
+)

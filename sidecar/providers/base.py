@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-ProviderName = Literal["openai", "anthropic", "demo"]
 ErrorType = Literal["auth", "rate_limit", "validation", "configuration", "timeout", "provider", "network", "unknown"]
 
 ERROR_TYPES: tuple[ErrorType, ...] = (
@@ -41,7 +40,7 @@ FRIENDLY_MESSAGES: dict[str, str] = {
 class ProviderSettings:
     """What a provider needs from an llm config: the key is resolved by the caller (keyring or memory)."""
 
-    provider: ProviderName
+    provider: str  # a name in `registry.PROVIDERS`
     base_url: str | None
     api_key: str | None
     use_auth_header: bool = True
@@ -59,6 +58,18 @@ class ProviderSettings:
 class Usage:
     input_tokens: int | None = None
     output_tokens: int | None = None
+
+
+# Why a reply ended (CONTRACT §5 "How a reply ends"); each provider maps its own reasons onto these.
+StopReason = Literal["end", "max_tokens", "content_filter"]
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The last item of every stream: it proves the provider finished (a stream without it was dropped)."""
+
+    usage: Usage | None
+    stop_reason: StopReason | None
 
 
 class ProviderError(Exception):
@@ -96,10 +107,11 @@ class Provider(Protocol):
 
     ``stream`` is an async generator: use it as ``async with contextlib.aclosing(p.stream(body)) as chunks``
     so an early exit or a cancellation closes the HTTP response at once. It yields non-empty text deltas, then
-    at most one `Usage`, and raises `ProviderError` for every failure; cancellation propagates untouched.
+    exactly one `StreamEnd` as the last item, and raises `ProviderError` for every failure (a stream that stops
+    before the provider's final event is a "network" failure); cancellation propagates untouched.
     """
 
-    def stream(self, body: dict[str, Any]) -> AsyncIterator[str | Usage]: ...
+    def stream(self, body: dict[str, Any]) -> AsyncIterator[str | StreamEnd]: ...
 
     async def aclose(self) -> None: ...
 
@@ -113,3 +125,12 @@ def omitted_env_headers(variable: str, omit: Any) -> dict[str, Any]:
     raw = os.environ.get(variable, "")
     return {line.split(":", 1)[0].strip(): omit for line in raw.split("\n") if ":" in line}
 
+
+def is_whole_json_body(headers: Any) -> bool:
+    """Whether a response to a streaming request is one complete JSON message instead of server-sent events.
+
+    Some OpenAI- and Anthropic-compatible servers answer ``"stream": true`` that way; the SDKs' stream classes
+    would read no event from it.
+    """
+    media_type = str(headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")

@@ -14,7 +14,9 @@ from typing import Any
 
 import anyio
 
-from sidecar.providers.base import ERROR_TYPES, ProviderError, Usage
+from sidecar.providers.base import ERROR_TYPES, ProviderError, ProviderSettings, StreamEnd, Usage
+from sidecar.providers.errors import classify_sdk_error
+from sidecar.providers.spec import ProviderSpec, RequestParts
 
 SECONDS_PER_WORD = {"demo": 0.03, "demo-slow": 0.3}
 ERROR_DELAY_S = 0.2
@@ -51,7 +53,7 @@ class DemoProvider:
     def __init__(self, time_scale: float = 1.0) -> None:
         self._time_scale = time_scale
 
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | Usage]:
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | StreamEnd]:
         model = str(body.get("model", ""))
         if model.startswith(ERROR_PREFIX):
             await anyio.sleep(ERROR_DELAY_S * self._time_scale)
@@ -66,7 +68,8 @@ class DemoProvider:
         for i, word in enumerate(reply.split(" ")):
             await anyio.sleep(delay * self._time_scale)
             yield word if i == 0 else f" {word}"
-        yield Usage(input_tokens=_count_words(body.get("system"), messages), output_tokens=len(reply.split()))
+        usage = Usage(input_tokens=_count_words(body.get("system"), messages), output_tokens=len(reply.split()))
+        yield StreamEnd(usage, "end")
 
     async def aclose(self) -> None:
         return None
@@ -79,3 +82,28 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str | None:
 def _count_words(system: Any, messages: list[dict[str, Any]]) -> int:
     texts = [str(system or ""), *(str(m.get("content", "")) for m in messages)]
     return sum(len(t.split()) for t in texts)
+
+
+def open_demo(settings: ProviderSettings) -> DemoProvider:
+    return DemoProvider()
+
+
+def classify_error(exc: BaseException) -> ProviderError:
+    return classify_sdk_error(exc, None)
+
+
+def build_body(parts: RequestParts) -> dict[str, Any]:
+    """Not a real API: the agent's name and role travel in the body, and an empty history stays empty."""
+    agent = {"name": parts.agent_name, "role": parts.agent_role}
+    return {"model": parts.model, "agent": agent, "system": parts.system_prompt, "messages": parts.turns}
+
+
+SPEC = ProviderSpec(
+    name="demo",
+    sdk_module=None,
+    uses_api_key=False,
+    build_body=build_body,
+    open=open_demo,
+    classify_error=classify_error,
+    requires_a_turn=False,
+)

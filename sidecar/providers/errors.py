@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from sidecar.providers.base import FRIENDLY_MESSAGES, ErrorType, ProviderError, ProviderName
+from sidecar.providers.base import FRIENDLY_MESSAGES, ErrorType, ProviderError
 
 MISSING_KEY_MESSAGE = "This agent's LLM configuration has no API key. Add one in its LLM settings."
+DROPPED_STREAM_MESSAGE = "The connection to the provider dropped in the middle of the reply. Try again in a moment."
 
 # The contract's table; every status not listed here is "unknown".
 _STATUS_TYPES: dict[int, ErrorType] = {
@@ -35,19 +37,6 @@ _STATUS_MESSAGES: dict[int, str] = {
     "LLM settings.",
     413: "The conversation is too long for this model. Exclude some messages or start a new conversation.",
 }
-# Anthropic reports failures inside a 200 stream as an `error` event whose `error.type` is a stable code.
-_ANTHROPIC_STREAM_ERROR_STATUS: dict[str, int] = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
-_SDK_MODULES: dict[str, str] = {"openai": "openai", "anthropic": "anthropic"}
 
 
 def friendly_message(error_type: str) -> str:
@@ -59,17 +48,38 @@ def missing_key_error() -> ProviderError:
     return ProviderError("configuration", safe_message=MISSING_KEY_MESSAGE)
 
 
-def classify_provider_error(exc: BaseException, provider: ProviderName) -> ProviderError:
-    """Map any exception raised while calling ``provider`` to a ProviderError (never by message text)."""
+def dropped_stream_error() -> ProviderError:
+    """A stream that ended before the provider's final event: the connection went, the reply is incomplete."""
+    return ProviderError("network", safe_message=DROPPED_STREAM_MESSAGE)
+
+
+def classify_sdk_error(
+    exc: BaseException, sdk_module: str | None, in_stream_statuses: Mapping[str, int] | None = None
+) -> ProviderError:
+    """Map any exception raised while calling a provider through ``sdk_module`` to a ProviderError (never by
+    message text). ``in_stream_statuses`` maps the error type of an error event inside a 200 stream to the HTTP
+    status it stands for; without it such an error counts as a 500."""
     if isinstance(exc, ProviderError):
         return exc
-    return _classify_sdk(exc, provider) or _classify_transport(exc) or ProviderError("unknown")
+    return (
+        _classify_sdk(exc, sdk_module, in_stream_statuses or {}) or _classify_transport(exc) or ProviderError("unknown")
+    )
 
 
-def _classify_sdk(exc: BaseException, provider: ProviderName) -> ProviderError | None:
-    module_name = _SDK_MODULES.get(provider)
+def error_for_status(status: int, retry_after_s: float | None = None) -> ProviderError:
+    """The contract's table: an HTTP status → its error type, with sharper wording where the status says more."""
+    error_type = _STATUS_TYPES.get(status, "unknown")
+    return ProviderError(
+        error_type,
+        status_code=status,
+        retry_after_s=retry_after_s,
+        safe_message=_STATUS_MESSAGES.get(status),
+    )
+
+
+def _classify_sdk(exc: BaseException, sdk_module: str | None, in_stream: Mapping[str, int]) -> ProviderError | None:
     # An SDK that was never imported cannot have raised: don't pay its import cost to find that out.
-    sdk: Any = sys.modules.get(module_name) if module_name else None
+    sdk: Any = sys.modules.get(sdk_module) if sdk_module else None
     if sdk is None:
         return None
     if isinstance(exc, sdk.APITimeoutError):  # a subclass of APIConnectionError: check it first
@@ -78,28 +88,18 @@ def _classify_sdk(exc: BaseException, provider: ProviderName) -> ProviderError |
         # The SDK wraps a base URL httpx2 cannot use ("localhost:11434/v1") as a connection error.
         return _classify_transport(exc.__cause__) if _is_bad_url(exc.__cause__) else ProviderError("network")
     if isinstance(exc, sdk.APIStatusError):
-        return _from_status(_status_of(exc, provider), _retry_after_s(exc.response.headers))
+        return error_for_status(_status_of(exc, in_stream), _retry_after_s(exc.response.headers))
     if isinstance(exc, sdk.APIError):
         # A response that broke the schema, or an error event inside an OpenAI stream.
         return ProviderError("provider")
     return None
 
 
-def _status_of(exc: Any, provider: ProviderName) -> int:
+def _status_of(exc: Any, in_stream: Mapping[str, int]) -> int:
     status = int(exc.status_code)
-    if status < 400 and provider == "anthropic":
-        return _ANTHROPIC_STREAM_ERROR_STATUS.get(getattr(exc, "type", None) or "", 500)
-    return status if status >= 400 else 500  # an error inside a successful stream is the provider's fault
-
-
-def _from_status(status: int, retry_after_s: float | None) -> ProviderError:
-    error_type = _STATUS_TYPES.get(status, "unknown")
-    return ProviderError(
-        error_type,
-        status_code=status,
-        retry_after_s=retry_after_s,
-        safe_message=_STATUS_MESSAGES.get(status),
-    )
+    if status < 400:  # an error inside a successful stream: the provider's fault unless its type says otherwise
+        return in_stream.get(getattr(exc, "type", None) or "", 500)
+    return status
 
 
 def _classify_transport(exc: BaseException) -> ProviderError | None:

@@ -1,4 +1,4 @@
-"""Settings → a provider; the SDKs are imported by the providers on their first call, never at import time."""
+"""Settings → a provider, and the SDK imports behind it: never at import time, once, off the event loop."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import importlib
 import anyio
 import anyio.to_thread
 
-from sidecar.providers.anthropic import AnthropicProvider
-from sidecar.providers.base import Provider, ProviderError, ProviderSettings
-from sidecar.providers.demo import DemoProvider
-from sidecar.providers.openai import OpenAIProvider
+from sidecar.providers.base import Provider, ProviderSettings
+from sidecar.providers.registry import spec_for
 
 
 def open_provider(settings: ProviderSettings) -> Provider:
@@ -20,29 +18,23 @@ def open_provider(settings: ProviderSettings) -> Provider:
     A missing key surfaces from ``stream`` as a ``configuration`` ProviderError; only a provider name this
     sidecar does not know (a newer database, say) raises one here.
     """
-    if settings.provider == "openai":
-        return OpenAIProvider(settings)
-    if settings.provider == "anthropic":
-        return AnthropicProvider(settings)
-    if settings.provider == "demo":
-        return DemoProvider()
-    raise ProviderError("configuration")
+    return spec_for(settings.provider).open(settings)
 
 
-_SDK_MODULES = {"openai": "openai", "anthropic": "anthropic"}
 _imported: set[str] = set()
-# One lock for both SDKs: they share pydantic and httpx2, and two threads importing one cycle can deadlock.
+# One lock for every SDK: they share pydantic and httpx2, and two threads importing one cycle can deadlock.
 _import_lock = anyio.Lock()
 
 
 async def import_sdk(provider: str) -> None:
     """Import a provider's SDK in a worker thread: it takes 0.5–1 s, which would freeze the event loop
-    (and every other request) if the first call imported it there.
+    (and every other request) if the first call imported it there. An unknown provider is a ``configuration``
+    ProviderError.
 
     Callers that arrive while the import runs wait for it here: the module is in ``sys.modules`` from the
     import's first line, and touching it on the loop then would block the loop on the import lock until done.
     """
-    module = _SDK_MODULES.get(provider)
+    module = spec_for(provider).sdk_module
     if module is None or module in _imported:  # imported once; later turns pay nothing
         return
     async with _import_lock:

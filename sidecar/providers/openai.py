@@ -1,21 +1,36 @@
 """The OpenAI (and OpenAI-compatible) provider: streamed Chat Completions through the official SDK's client.
 
-The body is posted as built (``request_bodies`` makes the exact wire JSON) with the client's public ``post``,
-and the stream yields plain dicts: ``chat.completions.create`` would re-walk every message through its typed
-transform (~22 ms for 100 messages) and build a pydantic chunk per SSE event (~0.8 ms each), all on the event
-loop. The client still supplies auth, base URL, headers, the connection pool, the status-error classes, and
-the stream's ``[DONE]`` and in-stream ``error`` handling.
+The body is posted as built (`build_body` makes the exact wire JSON) with the client's public ``post``, and the
+stream yields plain dicts: ``chat.completions.create`` would re-walk every message through its typed transform
+(~22 ms for 100 messages) and build a pydantic chunk per SSE event (~0.8 ms each), all on the event loop. The
+client still supplies auth, base URL, headers, the connection pool, the status-error classes, and the stream's
+``[DONE]`` and in-stream ``error`` handling.
+
+A reply has ended when a chunk carries a ``finish_reason`` (the SDK consumes ``[DONE]``); a stream that closes
+before one is a dropped stream. A server that answers the streaming request with one whole JSON completion is
+read as a single chunk.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from sidecar.providers.base import ProviderError, ProviderSettings, Usage, omitted_env_headers
-from sidecar.providers.errors import classify_provider_error, missing_key_error
+from sidecar.providers.base import (
+    ProviderError,
+    ProviderSettings,
+    StopReason,
+    StreamEnd,
+    Usage,
+    is_whole_json_body,
+    omitted_env_headers,
+)
+from sidecar.providers.errors import classify_sdk_error, dropped_stream_error, missing_key_error
+from sidecar.providers.spec import ProviderSpec, RequestParts, SamplingLimits, sampling_fields
 from sidecar.providers.tls import shared_ssl_context
 
 if TYPE_CHECKING:
@@ -29,6 +44,11 @@ REQUEST_TIMEOUT_S = 600.0
 CLOSE_TIMEOUT_S = 2.0
 # Sent to satisfy the SDK's credential check when no key is wanted; the Authorization header is omitted.
 _NO_KEY_PLACEHOLDER = "no-key"
+SDK_MODULE = "openai"
+# finish_reason → stop reason; any other reason (tool_calls, function_call) ended the reply normally.
+STOP_REASONS: dict[str, StopReason] = {"stop": "end", "length": "max_tokens", "content_filter": "content_filter"}
+# The o-series and the gpt-5 family take no temperature or top_p, and max_completion_tokens.
+_REASONING_MODELS = re.compile(r"^(o\d|gpt-5)")
 
 
 class OpenAIProvider:
@@ -40,7 +60,7 @@ class OpenAIProvider:
         self._stream_cls: Any = None
         self._request_options: dict[str, Any] = {}
 
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | Usage]:
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[str | StreamEnd]:
         try:
             client = await self._get_client()
             stream = await client.post(
@@ -54,24 +74,34 @@ class OpenAIProvider:
         except ProviderError:
             raise
         except Exception as exc:
-            raise classify_provider_error(exc, "openai") from exc
-        usage: Usage | None = None
+            raise classify_error(exc) from exc
+        end: StreamEnd | None = None
         try:
-            async for chunk in stream:
-                text, chunk_usage = _read_chunk(chunk)
-                usage = chunk_usage or usage
+            if is_whole_json_body(stream.response.headers):
+                text, end = _read_completion(json.loads(await stream.response.aread()))
                 if text:
                     yield text
+            else:
+                usage: Usage | None = None
+                finish: str | None = None
+                async for chunk in stream:
+                    text, chunk_usage, chunk_finish = _read_chunk(chunk)
+                    usage, finish = chunk_usage or usage, chunk_finish or finish
+                    if text:
+                        yield text
+                # The usage chunk follows the finish_reason one, so the end is known only here.
+                end = None if finish is None else StreamEnd(usage, _stop_reason(finish))
         except ProviderError:
             raise
         except Exception as exc:
-            raise classify_provider_error(exc, "openai") from exc
+            raise classify_error(exc) from exc
         finally:
             # Shielded and bounded, so a cancelled stream still releases its connection.
             with anyio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
                 await stream.close()
-        if usage is not None:
-            yield usage
+        if end is None:
+            raise dropped_stream_error()
+        yield end
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -126,22 +156,90 @@ def _open_client(settings: ProviderSettings, ssl_context: ssl.SSLContext) -> Asy
     )
 
 
-def _read_chunk(chunk: Any) -> tuple[str | None, Usage | None]:
-    """The text delta and usage of one chunk (its JSON); an unexpected shape is a malformed stream."""
+def _read_chunk(chunk: Any) -> tuple[str | None, Usage | None, str | None]:
+    """The text delta, usage and finish_reason of one chunk (its JSON); an unexpected shape is a malformed stream."""
     try:
-        text = None
+        text = finish = None
         for choice in chunk.get("choices") or ():
-            delta = choice.get("delta")
-            if choice.get("index", 0) == 0 and delta is not None:
-                text = delta.get("content")
-        raw = chunk.get("usage")
-        usage = None if raw is None else Usage(_count(raw.get("prompt_tokens")), _count(raw.get("completion_tokens")))
+            if choice.get("index", 0) == 0:
+                delta = choice.get("delta")
+                text = None if delta is None else delta.get("content")
+                finish = choice.get("finish_reason")
+        usage = _read_usage(chunk.get("usage"))
     except (AttributeError, TypeError) as exc:  # a list or a string where an object belongs
         raise ProviderError("provider") from exc
+    return _checked_text(text), usage, _checked_finish(finish)
+
+
+def _read_completion(completion: Any) -> tuple[str | None, StreamEnd]:
+    """A whole non-streamed completion (its JSON) read as one chunk."""
+    try:
+        if completion.get("error") is not None:  # an error object answered with a 200
+            raise ProviderError("provider")
+        choice = next((c for c in completion.get("choices") or () if c.get("index", 0) == 0), None)
+        message = {} if choice is None else choice.get("message") or {}
+        text, finish = message.get("content"), None if choice is None else choice.get("finish_reason")
+        usage = _read_usage(completion.get("usage"))
+    except (AttributeError, TypeError) as exc:
+        raise ProviderError("provider") from exc
+    finish = _checked_finish(finish)
+    return _checked_text(text), StreamEnd(usage, None if finish is None else _stop_reason(finish))
+
+
+def _read_usage(raw: Any) -> Usage | None:
+    if raw is None:
+        return None
+    return Usage(_count(raw.get("prompt_tokens")), _count(raw.get("completion_tokens")))
+
+
+def _checked_text(text: Any) -> str | None:
     if text is not None and not isinstance(text, str):
         raise ProviderError("provider")
-    return text, usage
+    return text
+
+
+def _checked_finish(finish: Any) -> str | None:
+    # Some compatible servers send "" on the chunks before the last one.
+    if finish is not None and not isinstance(finish, str):
+        raise ProviderError("provider")
+    return finish or None
+
+
+def _stop_reason(finish: str) -> StopReason:
+    return STOP_REASONS.get(finish, "end")
 
 
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def classify_error(exc: BaseException) -> ProviderError:
+    return classify_sdk_error(exc, SDK_MODULE)
+
+
+def build_body(parts: RequestParts) -> dict[str, Any]:
+    """The system prompt is the first message; usage comes in a last chunk; reasoning models get only a budget."""
+    body: dict[str, Any] = {
+        "model": parts.model,
+        "messages": [{"role": "system", "content": parts.system_prompt}, *parts.turns],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    sampling = parts.sampling
+    if sampling.uses_max_completion_tokens:
+        body["max_completion_tokens"] = sampling.max_tokens
+        return body
+    body.update(sampling_fields(sampling))
+    body["max_tokens"] = sampling.max_tokens
+    return body
+
+
+SPEC = ProviderSpec(
+    name="openai",
+    sdk_module=SDK_MODULE,
+    uses_api_key=True,
+    build_body=build_body,
+    open=OpenAIProvider,
+    classify_error=classify_error,
+    sampling_limits=SamplingLimits(max_temperature=2.0, reasoning_models=_REASONING_MODELS),
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import aclosing
 from typing import Any
 
-from sidecar.providers.base import Provider, ProviderSettings, Usage
+from sidecar.providers.base import Provider, ProviderSettings, StreamEnd
 from tests.fake_provider import FakeProvider
 
 KEY = "sk-test-secret-0123456789"
@@ -50,15 +50,17 @@ def settings_for(provider: str, fake: FakeProvider, **kwargs: Any) -> ProviderSe
     return openai_settings(fake, **kwargs) if provider == "openai" else anthropic_settings(fake, **kwargs)
 
 
-async def collect(provider: Provider, body: dict[str, Any]) -> tuple[list[str], list[Usage]]:
-    """Every delta and every Usage the stream yields, in order."""
+async def collect(provider: Provider, body: dict[str, Any]) -> tuple[list[str], StreamEnd]:
+    """Every delta the stream yields and its end, checking the protocol: non-empty texts, then one StreamEnd, last."""
     texts: list[str] = []
-    usages: list[Usage] = []
+    ends: list[StreamEnd] = []
     async with aclosing(provider.stream(body)) as chunks:
         async for item in chunks:
-            if isinstance(item, Usage):
-                usages.append(item)
+            assert not ends, "an item after the StreamEnd"
+            if isinstance(item, StreamEnd):
+                ends.append(item)
             else:
-                assert not usages, "text after usage"
+                assert isinstance(item, str) and item, f"not a non-empty text delta: {item!r}"
                 texts.append(item)
-    return texts, usages
+    assert len(ends) == 1, "the stream ended without a StreamEnd"
+    return texts, ends[0]

@@ -1,4 +1,4 @@
-"""classify_provider_error as a table: SDK and transport exceptions in, error type and retry facts out."""
+"""Each provider's classify_error as a table: SDK and transport exceptions in, error type and retry facts out."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ import openai
 import pytest
 
 from sidecar.providers.base import ERROR_TYPES, FRIENDLY_MESSAGES, ProviderError
-from sidecar.providers.errors import classify_provider_error, friendly_message
+from sidecar.providers.errors import friendly_message
+from sidecar.providers.registry import spec_for
 
 REQUEST = httpx2.Request("POST", "http://127.0.0.1/v1/x")
 SDKS = {"openai": openai, "anthropic": anthropic}
+
+
+def classify(exc: BaseException, provider: str) -> ProviderError:
+    return spec_for(provider).classify_error(exc)
 
 
 def _response(status: int, **headers: str) -> httpx2.Response:
@@ -51,7 +56,7 @@ STATUS_TABLE = [
 @pytest.mark.parametrize("sdk", SDKS)
 @pytest.mark.parametrize(("status", "error_type", "retryable"), STATUS_TABLE)
 def test_a_status_error_maps_by_its_code(sdk: str, status: int, error_type: str, retryable: bool) -> None:
-    error = classify_provider_error(_status_error(sdk, status), sdk)  # type: ignore[arg-type]
+    error = classify(_status_error(sdk, status), sdk)
     assert (error.error_type, error.retryable, error.status_code) == (error_type, retryable, status)
     assert "sk-secret" not in str(error) and "boom" not in str(error)
 
@@ -70,7 +75,7 @@ def test_a_status_error_maps_by_its_code(sdk: str, status: int, error_type: str,
     ids=["timeout", "connection", "api-error", "validation-error", "rate-limit-class", "overloaded"],
 )
 def test_sdk_exception_classes_map_to_their_types(sdk: str, make: Callable, error_type: str) -> None:
-    assert classify_provider_error(make(SDKS[sdk]), sdk).error_type == error_type  # type: ignore[arg-type]
+    assert classify(make(SDKS[sdk]), sdk).error_type == error_type
 
 
 @pytest.mark.parametrize(
@@ -96,19 +101,19 @@ def test_sdk_exception_classes_map_to_their_types(sdk: str, make: Callable, erro
 )
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "demo"])
 def test_transport_and_other_exceptions_map_by_class(exc: BaseException, error_type: str, provider: str) -> None:
-    error = classify_provider_error(exc, provider)  # type: ignore[arg-type]
+    error = classify(exc, provider)
     assert (error.error_type, error.status_code, error.retry_after_s) == (error_type, None, None)
 
 
 def test_a_provider_error_passes_through_unchanged() -> None:
     original = ProviderError("rate_limit", retry_after_s=3.0)
-    assert classify_provider_error(original, "openai") is original
+    assert classify(original, "openai") is original
 
 
 def test_openai_and_anthropic_classes_are_not_confused() -> None:
     # Same shape, distinct classes: an anthropic error classified as openai's is not a status error.
-    assert classify_provider_error(_status_error("anthropic", 401), "anthropic").error_type == "auth"
-    assert classify_provider_error(_status_error("anthropic", 401), "openai").error_type == "unknown"
+    assert classify(_status_error("anthropic", 401), "anthropic").error_type == "auth"
+    assert classify(_status_error("anthropic", 401), "openai").error_type == "unknown"
 
 
 @pytest.mark.parametrize(
@@ -123,7 +128,7 @@ def test_openai_and_anthropic_classes_are_not_confused() -> None:
 )
 def test_an_anthropic_error_event_inside_a_stream_maps_by_its_error_type(error_kind: str, error_type: str) -> None:
     body = {"type": "error", "error": {"type": error_kind, "message": "x"}}
-    error = classify_provider_error(_status_error("anthropic", 200, body), "anthropic")
+    error = classify(_status_error("anthropic", 200, body), "anthropic")
     assert error.error_type == error_type
 
 
@@ -142,20 +147,20 @@ def test_an_anthropic_error_event_inside_a_stream_maps_by_its_error_type(error_k
     ],
 )
 def test_retry_after_comes_from_the_headers(headers: dict[str, str], expected: float | None) -> None:
-    error = classify_provider_error(_status_error("openai", 429, **headers), "openai")
+    error = classify(_status_error("openai", 429, **headers), "openai")
     assert error.retry_after_s == expected
 
 
 def test_retry_after_may_be_an_http_date() -> None:
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
-    error = classify_provider_error(_status_error("anthropic", 503, **{"retry-after": when}), "anthropic")
+    error = classify(_status_error("anthropic", 503, **{"retry-after": when}), "anthropic")
     assert error.retry_after_s is not None and 100 < error.retry_after_s <= 120
 
 
 @pytest.mark.parametrize("error_type", ERROR_TYPES)
 def test_every_error_type_has_a_friendly_sentence(error_type: str) -> None:
     message = friendly_message(error_type)
-    assert message == FRIENDLY_MESSAGES[error_type] == str(ProviderError(error_type))  # type: ignore[arg-type]
+    assert message == FRIENDLY_MESSAGES[error_type] == str(ProviderError(error_type))
     assert message.endswith(".") and "Error" not in message and "http" not in message
 
 
@@ -171,5 +176,5 @@ def test_a_connection_error_caused_by_an_unusable_base_url_is_configuration(sdk:
         except httpx2.UnsupportedProtocol as cause:
             raise SDKS[sdk].APIConnectionError(request=REQUEST) from cause
     except Exception as exc:
-        error = classify_provider_error(exc, sdk)  # type: ignore[arg-type]
+        error = classify(exc, sdk)
     assert (error.error_type, error.retryable) == ("configuration", False)

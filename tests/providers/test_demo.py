@@ -7,7 +7,14 @@ import sys
 
 import pytest
 
-from sidecar.providers.base import ERROR_TYPES, RETRYABLE_ERROR_TYPES, ProviderError, ProviderSettings, Usage
+from sidecar.providers.base import (
+    ERROR_TYPES,
+    RETRYABLE_ERROR_TYPES,
+    ProviderError,
+    ProviderSettings,
+    StreamEnd,
+    Usage,
+)
 from sidecar.providers.demo import DemoProvider, demo_reply
 from sidecar.providers.factory import open_provider
 from tests.providers.helpers import collect
@@ -30,12 +37,12 @@ def demo_body(model: str = "demo", content: str = "Should we ship on Friday?") -
 
 @pytest.mark.parametrize("model", ["demo", "demo-slow"])
 async def test_the_demo_reply_streams_word_by_word(model: str) -> None:
-    texts, usages = await collect(DemoProvider(time_scale=0), demo_body(model))
+    texts, end = await collect(DemoProvider(time_scale=0), demo_body(model))
     reply = "".join(texts)
     assert reply == demo_reply("Ada", "Critic", "Should we ship on Friday?")
     assert len(texts) == len(reply.split()) and all(texts)
     assert "Ada" in reply and "Critic" in reply and "Should we ship on Friday?" in reply
-    assert usages == [Usage(input_tokens=5 + 2 + 5, output_tokens=len(reply.split()))]
+    assert end == StreamEnd(Usage(input_tokens=5 + 2 + 5, output_tokens=len(reply.split())), "end")
 
 
 async def test_the_demo_reply_is_deterministic() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import sys
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from sidecar.providers import factory
+from sidecar.providers import demo, factory, registry
 
 pytestmark = pytest.mark.anyio
 
@@ -31,7 +32,7 @@ async def test_callers_during_the_first_import_wait_for_all_of_it(
     name = "slow_fake_sdk_for_import_test"
     (tmp_path / f"{name}.py").write_text(SLOW_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(factory._SDK_MODULES, "slowsdk", name)
+    monkeypatch.setitem(registry.PROVIDERS, "slowsdk", dataclasses.replace(demo.SPEC, name="slowsdk", sdk_module=name))
     monkeypatch.setitem(EVENTS, "started", threading.Event())
     monkeypatch.setitem(EVENTS, "gate", threading.Event())
     returned: list[bool] = []

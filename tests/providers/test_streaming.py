@@ -8,7 +8,7 @@ from contextlib import aclosing
 import anyio
 import pytest
 
-from sidecar.providers.base import Usage
+from sidecar.providers.base import StreamEnd, Usage
 from sidecar.providers.factory import open_provider
 from tests.fake_provider import FakeProvider
 from tests.providers.helpers import body_for, collect, settings_for
@@ -18,16 +18,16 @@ PROVIDERS = ["openai", "anthropic"]
 
 
 @pytest.mark.parametrize("name", PROVIDERS)
-async def test_a_reply_streams_as_non_empty_deltas_then_one_usage(fake: FakeProvider, name: str) -> None:
+async def test_a_reply_streams_as_non_empty_deltas_then_one_end_with_its_usage(fake: FakeProvider, name: str) -> None:
     provider = open_provider(settings_for(name, fake))
     try:
-        texts, usages = await collect(provider, body_for(name, "model-ok", content="What is the plan for today?"))
+        texts, end = await collect(provider, body_for(name, "model-ok", content="What is the plan for today?"))
     finally:
         await provider.aclose()
     assert "".join(texts) == 'Fake reply to "What is the plan for today?".'
     assert len(texts) == 9 and all(texts)
     # The fake counts words: the system prompt (3) and the user message (6) in, the reply (9) out.
-    assert usages == [Usage(input_tokens=9, output_tokens=9)]
+    assert end == StreamEnd(Usage(input_tokens=9, output_tokens=9), "end")
 
 
 @pytest.mark.parametrize("name", PROVIDERS)
@@ -60,11 +60,11 @@ async def test_the_model_sees_the_whole_context(fake: FakeProvider, name: str) -
 async def test_long_replies_arrive_whole(fake: FakeProvider, name: str) -> None:
     provider = open_provider(settings_for(name, fake))
     try:
-        texts, usages = await collect(provider, body_for(name, "model-words-300"))
+        texts, end = await collect(provider, body_for(name, "model-words-300"))
     finally:
         await provider.aclose()
     assert len("".join(texts).split()) == 300
-    assert usages[0].output_tokens == 300
+    assert end.usage is not None and end.usage.output_tokens == 300
 
 
 @pytest.mark.parametrize("name", PROVIDERS)

@@ -9,7 +9,7 @@ import httpcore2
 import pytest
 
 from sidecar.providers import tls
-from sidecar.providers.base import ProviderError, Usage
+from sidecar.providers.base import ProviderError
 from sidecar.providers.factory import open_provider
 from tests.fake_provider import FakeProvider
 from tests.providers.helpers import body_for, collect, settings_for
@@ -22,16 +22,16 @@ EXTRA_KEYS = {"openai": {"seed": 7, "presence_penalty": 0.5}, "anthropic": {"top
 
 @pytest.mark.parametrize("name", PROVIDERS)
 async def test_the_body_reaches_the_server_unchanged(fake: FakeProvider, name: str) -> None:
-    body = body_for(name, "model-ok", content="Zoë says 你好 — \"quoted\" \\ and\nnewline 🙂", **EXTRA_KEYS[name])
+    body = body_for(name, "model-ok", content='Zoë says 你好 — "quoted" \\ and\nnewline 🙂', **EXTRA_KEYS[name])
     sent = repr(body)
     provider = open_provider(settings_for(name, fake))
     try:
-        texts, usages = await collect(provider, body)
+        texts, end = await collect(provider, body)
     finally:
         await provider.aclose()
     assert [r.body for r in fake.requests] == [body]
     assert repr(body) == sent  # not mutated on the way
-    assert texts and len(usages) == 1
+    assert texts and end.usage is not None
 
 
 @pytest.mark.parametrize(
@@ -78,8 +78,8 @@ async def test_clients_share_one_tls_context_built_once_in_a_worker_thread(
     providers = [open_provider(settings_for(name, fake)) for name in PROVIDERS * 3]
     try:
         for provider, name in zip(providers, PROVIDERS * 3, strict=True):
-            texts, usages = await collect(provider, body_for(name, "model-ok"))
-            assert texts and isinstance(usages[0], Usage)
+            texts, end = await collect(provider, body_for(name, "model-ok"))
+            assert texts and end.usage is not None
     finally:
         for provider in providers:
             await provider.aclose()

@@ -47,9 +47,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _stream_reply(self, text: str) -> None:
-        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                 "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}
-        self._send_events([f"data: {json.dumps(chunk)}\n\n", "data: [DONE]\n\n"])
+        # A complete stream: without the finish_reason chunk the provider would count it as dropped.
+        chunks = [_chunk({"content": text}, None), _chunk({}, "stop")]
+        self._send_events([*(f"data: {json.dumps(c)}\n\n" for c in chunks), "data: [DONE]\n\n"])
 
     def _stream_error(self, said: str, anthropic: bool) -> None:
         if anthropic:
@@ -71,6 +71,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _chunk(delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
+    return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
 
 
 class EchoingProvider:
