@@ -1,5 +1,8 @@
-"""The registry of secrets this process has seen, and the two ways text is cleaned of them:
-whole (`redact`, for log lines) and while it streams (`StreamRedactor`, for provider replies).
+"""The registry of secrets this process has seen, and `redact`, which cleans every log line of them.
+
+Error texts and system messages are fixed sentences that never quote a provider, so no key can reach them. A
+model's reply is never passed through here (CONTRACT §4): altering its text silently would be worse than the
+leak it guards against, since a key in a reply can only have come from the provider it was sent to.
 """
 
 from __future__ import annotations
@@ -7,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
 
 REDACTED = "[REDACTED]"
-MIN_SECRET_LENGTH = 4
+# Shorter keys are placeholders (`ollama`, `none`, `here`) that also occur in ordinary text: searching for them
+# would cut words out of every log line and error text while protecting nothing.
+MIN_SECRET_LENGTH = 12
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -24,7 +28,7 @@ _KEY_PATTERNS = re.compile(
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret so no later log line or saved reply can carry it."""
+    """Remember a secret so no later log line or error text can carry it (placeholders are not remembered)."""
     if value and len(value) >= MIN_SECRET_LENGTH:
         with _lock:
             _secrets.add(value)
@@ -45,35 +49,3 @@ def redact(text: str) -> str:
         if escaped != secret and escaped in text:
             text = text.replace(escaped, REDACTED)
     return _KEY_PATTERNS.sub(REDACTED, text)
-
-
-class StreamRedactor:
-    """Replaces registered secrets in streamed text, holding back only a tail that could begin one.
-
-    Only exact registered secrets: a reply that merely talks about `sk-…` keys is left alone.
-    """
-
-    def __init__(self, secrets: Callable[[], list[str]] = registered_secrets) -> None:
-        self._secrets = secrets
-        self._held = ""
-
-    def feed(self, delta: str) -> str:
-        text = self._held + delta
-        secrets = self._secrets()
-        for secret in secrets:
-            text = text.replace(secret, REDACTED)
-        keep = max((_overlap(text, secret) for secret in secrets), default=0)
-        self._held = text[len(text) - keep :] if keep else ""
-        return text[: len(text) - keep]
-
-    def finish(self) -> str:
-        held, self._held = self._held, ""
-        return held
-
-
-def _overlap(text: str, secret: str) -> int:
-    """Length of the longest end of `text` that is a proper beginning of `secret`."""
-    for length in range(min(len(text), len(secret) - 1), 0, -1):
-        if secret.startswith(text[-length:]):
-            return length
-    return 0

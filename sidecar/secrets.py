@@ -6,6 +6,7 @@ the keychain holds a key, so `hasApiKey` is answered without asking the keychain
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -43,27 +44,45 @@ class SecretStore:
         """Store a key; return True when it went to the keychain, False when it is kept for this session only."""
         register_secret(api_key)
         if persist and self.kind == "keyring":
-            self._forget_read(config_id)
-            try:
-                await _call_keyring("set_password", SERVICE_NAME, config_id, api_key)
-            finally:
-                self._forget_read(config_id)
-            self._keychain_read[config_id] = api_key
+            await self._write_keychain(config_id, api_key)
             self._session.pop(config_id, None)
             return True
         self._session[config_id] = api_key
         return False
 
+    async def change(self, config_id: str, api_key: str | None, persist: bool, in_keychain: bool) -> KeyChange:
+        """Set (or, with None, remove) a config's key, keeping what it replaces so `undo` can put it back.
+
+        `in_keychain` is the row's keychain flag before the change. A SecretStorageError leaves everything as it was.
+        """
+        old_session = self._session.get(config_id)
+        if api_key is not None and persist and self.kind == "keyring":
+            # Read first: overwriting the entry is the one step that cannot be undone without the old value.
+            old_keychain = await self._read_keychain(config_id) if in_keychain else None
+            await self.set(config_id, api_key)
+            return KeyChange(config_id, True, old_session, keychain_changed=True, old_keychain=old_keychain)
+        removing = api_key is None
+        if removing:
+            self._session.pop(config_id, None)
+        else:
+            await self.set(config_id, api_key, persist=False)
+        if not in_keychain or self.kind != "keyring":
+            return KeyChange(config_id, False, old_session)
+        # A session-only key or a removal drops the persisted key so it cannot come back, best effort (see
+        # `forget_persisted`): a keychain that cannot be read or refuses is left as it is.
+        try:
+            old_keychain = await self._read_keychain(config_id)
+        except SecretStorageError:
+            return KeyChange(config_id, not removing, old_session)
+        if not await self.forget_persisted(config_id):
+            return KeyChange(config_id, not removing, old_session)
+        return KeyChange(config_id, False, old_session, keychain_changed=True, old_keychain=old_keychain)
+
     async def get(self, config_id: str, in_keychain: bool = True) -> str | None:
         """The key for a config, or None. `in_keychain=False` skips the keychain (and any OS prompt)."""
         key = self._session.get(config_id)
         if key is None and in_keychain and self.kind == "keyring":
-            key = self._keychain_read.get(config_id)
-            if key is None:
-                generation = self._generation.get(config_id, 0)
-                key = await _call_keyring("get_password", SERVICE_NAME, config_id)
-                if key and self._generation.get(config_id, 0) == generation:
-                    self._keychain_read[config_id] = key
+            key = await self._read_keychain(config_id)
         if key:
             register_secret(key)
         return key or None
@@ -97,10 +116,60 @@ class SecretStore:
             self._forget_read(config_id)
         return True
 
+    async def undo(self, change: KeyChange) -> None:
+        """Put back the key a `change` replaced; best effort on the keychain (a refusal is logged, not raised:
+        the caller is already failing with an error of its own)."""
+        if change.old_session is None:
+            self._session.pop(change.config_id, None)
+        else:
+            self._session[change.config_id] = change.old_session
+        if not change.keychain_changed:
+            return
+        if change.old_keychain is None:
+            await self.forget_persisted(change.config_id)  # logs when it cannot
+            return
+        try:
+            await self._write_keychain(change.config_id, change.old_keychain)
+        except SecretStorageError:
+            logger.bind(llm_config_id=change.config_id).warning("Could not put an API key back in the OS keychain")
+
+    async def _read_keychain(self, config_id: str) -> str | None:
+        key = self._keychain_read.get(config_id)
+        if key is None:
+            generation = self._generation.get(config_id, 0)
+            key = await _call_keyring("get_password", SERVICE_NAME, config_id)
+            if key and self._generation.get(config_id, 0) == generation:
+                self._keychain_read[config_id] = key
+        if key:
+            register_secret(key)
+        return key or None
+
+    async def _write_keychain(self, config_id: str, api_key: str) -> None:
+        self._forget_read(config_id)
+        try:
+            await _call_keyring("set_password", SERVICE_NAME, config_id, api_key)
+        finally:
+            self._forget_read(config_id)
+        self._keychain_read[config_id] = api_key
 
     def _forget_read(self, config_id: str) -> None:
         self._generation[config_id] = self._generation.get(config_id, 0) + 1
         self._keychain_read.pop(config_id, None)
+
+
+@dataclass(frozen=True)
+class KeyChange:
+    """A key change made but not final: the caller commits the row with `in_keychain`, or `SecretStore.undo`es it.
+
+    This is what makes `llmConfigs:update` all or nothing with its key (CONTRACT §4 v2): the key is changed
+    first (the step most likely to fail), and if the row then cannot be written the old key is put back.
+    """
+
+    config_id: str
+    in_keychain: bool  # the row's keychain flag once the change is committed
+    old_session: str | None
+    keychain_changed: bool = False
+    old_keychain: str | None = None  # what the keychain held before (None: no entry), when it was changed
 
 
 class _NothingToDelete(Exception):
@@ -125,7 +194,7 @@ async def _call_keyring(operation: str, *args: str) -> Any:
 
         if isinstance(exc, keyring.errors.PasswordDeleteError):
             raise _NothingToDelete from None
-        if isinstance(exc, keyring.errors.KeyringError):
-            logger.bind(error_type=type(exc).__name__).warning("OS keychain call failed")
-            raise SecretStorageError(_NO_KEYCHAIN) from None
-        raise
+        # Not only KeyringError: a backend pinned by PYTHON_KEYRING_BACKEND that cannot start raises RuntimeError,
+        # and a Secret Service that goes away mid-call raises D-Bus and OS errors. All mean "no usable keychain".
+        logger.bind(error_type=type(exc).__name__).warning("OS keychain call failed")
+        raise SecretStorageError(_NO_KEYCHAIN) from None

@@ -16,7 +16,12 @@ import keyring.backend
 import keyring.errors
 import pytest
 
+from tests.fake_provider import FakeProvider
 from tests.sidecar_client import Sidecar
+from tests.stdio import chat_setup
+from tests.stdio.chat_setup import ask, fake_config, make_agent, make_room, result_for
+
+fake = chat_setup.fake  # the shared fixture
 
 KEYRING_FILE_ENV = "CHAT_SIDECAR_TEST_KEYRING_FILE"
 FILE_KEYRING = f"{__name__}.FileKeyring"
@@ -198,6 +203,45 @@ def test_updating_a_config_with_a_key_the_keychain_refuses_changes_nothing(no_ke
     params = {"id": config["id"], "customName": "After", "apiKey": "sk-unstored-1234"}
     assert no_keychain.call_error("llmConfigs:update", params).kind == "secret_storage"
     assert no_keychain.call("llmConfigs:get", {"id": config["id"]}) == config
+
+
+@pytest.mark.parametrize("store", ["memory", "keyring"])
+@pytest.mark.parametrize("new_key", ["sk-new-never-used-1234", None], ids=["new key", "removal"])
+def test_an_update_with_a_key_and_a_taken_name_is_a_conflict_and_the_old_key_stays_in_effect(
+    spawn_sidecar: Callable[..., Sidecar], tmp_path: Path, fake: FakeProvider, store: str, new_key: str | None
+) -> None:
+    """CONTRACT §4 (v2): `llmConfigs:update` is all or nothing, its key included."""
+    keyring_file = tmp_path / "keychain.json"
+    env = {"PYTHON_KEYRING_BACKEND": FILE_KEYRING, KEYRING_FILE_ENV: str(keyring_file)}
+    sidecar = spawn_sidecar(args=("--secret-store", store), env=env)
+    old_key = "sk-old-in-effect-1234"
+    sidecar.call("llmConfigs:create", {"customName": "Taken", "provider": "openai"})
+    config = fake_config(sidecar, fake, "openai", "Mine", api_key=old_key)
+    keychain = keyring_file.read_bytes() if store == "keyring" else None
+
+    error = sidecar.call_error("llmConfigs:update", {"id": config["id"], "customName": "Taken", "apiKey": new_key})
+    assert error.kind == "conflict"
+    assert sidecar.call("llmConfigs:get", {"id": config["id"]}) == config
+    if keychain is not None:
+        assert keyring_file.read_bytes() == keychain, "the keychain entry is unchanged"
+    room = make_room(sidecar, [make_agent(sidecar, "Keyed", config, "gpt-4o-mini")])
+    assert result_for(ask(sidecar, room, "Which key?"), room.ca("Keyed"))["status"] == "complete"
+    assert [r.headers["authorization"] for r in fake.requests] == [f"Bearer {old_key}"]
+
+
+@pytest.mark.parametrize("placeholder", ["here", "ollama"])
+def test_a_placeholder_key_shorter_than_12_characters_never_alters_a_reply(
+    spawn_sidecar: Callable[..., Sidecar], fake: FakeProvider, placeholder: str
+) -> None:
+    """CONTRACT §4 (v2): such keys are never searched for, and a reply is never altered by redaction anyway."""
+    sidecar = spawn_sidecar()
+    config = fake_config(sidecar, fake, "openai", api_key=placeholder)
+    room = make_room(sidecar, [make_agent(sidecar, "Local", config, "gpt-4o-mini")])
+    result = ask(sidecar, room, f"is {placeholder} there")
+    assert result_for(result, room.ca("Local"))["status"] == "complete"
+    replies = [m["content"] for m in sidecar.call("messages:list", {"conversationId": room.conversation_id})]
+    assert replies[-1] == f'Fake reply to "is {placeholder} there".'
+    assert [r.headers["authorization"] for r in fake.requests] == [f"Bearer {placeholder}"]
 
 
 @pytest.mark.parametrize("store", ["keyring", "memory"])

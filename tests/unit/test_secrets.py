@@ -23,6 +23,7 @@ from sidecar.secrets import SERVICE_NAME, SecretStore
 from sidecar.services import Services
 from sidecar.settings import SecretStoreKind, Settings
 from storage.db import DB_FILE_NAME
+from storage.errors import RowConflict, RowNotFound
 from storage.ids import IdFactory
 from storage.setup import open_database
 
@@ -285,3 +286,153 @@ async def test_a_keychain_read_that_overlaps_a_new_key_is_not_remembered() -> No
             backend.release_read.set()
         assert seen == ["sk-old-key"]  # that read was under way before the write ended
         assert await store.get("cfg-1") == "sk-new-key"  # but the old key is not kept for later turns
+
+
+# --- all or nothing: a key change that the rest of its request cannot follow is put back (CONTRACT §4 v2) ---
+
+OLD_KEYCHAIN, OLD_SESSION = "sk-old-keychain-123456", "sk-old-session-123456"
+
+
+async def _key_state(store: SecretStore, backend: MemoryKeyring, in_keychain: bool) -> tuple[Any, ...]:
+    return await store.get("cfg-1", in_keychain), store.has("cfg-1", in_keychain), dict(backend.entries)
+
+
+@pytest.mark.parametrize(
+    ("kind", "before"),
+    [("keyring", "none"), ("keyring", "keychain"), ("keyring", "session"), ("keyring", "both"),
+     ("memory", "none"), ("memory", "session")],
+)
+@pytest.mark.parametrize(
+    ("new_key", "persist"), [("sk-new-key-123456", True), ("sk-new-key-123456", False), (None, True)],
+    ids=["persisted", "session-only", "removal"],
+)
+async def test_undoing_a_key_change_puts_back_exactly_the_key_that_was_in_effect(
+    memory_keyring: MemoryKeyring, kind: SecretStoreKind, before: str, new_key: str | None, persist: bool
+) -> None:
+    store = SecretStore(kind)
+    in_keychain = before in ("keychain", "both")
+    if in_keychain:
+        memory_keyring.entries[(SERVICE_NAME, "cfg-1")] = OLD_KEYCHAIN
+    if before in ("session", "both"):
+        await store.set("cfg-1", OLD_SESSION, persist=False)
+    state = await _key_state(store, memory_keyring, in_keychain)
+
+    change = await store.change("cfg-1", new_key, persist, in_keychain)
+    persisted = new_key is not None and persist and kind == "keyring"
+    assert change.in_keychain is persisted
+    assert await store.get("cfg-1", change.in_keychain) == new_key
+    await store.undo(change)
+    assert await _key_state(store, memory_keyring, in_keychain) == state
+
+
+async def test_a_removal_or_session_key_on_an_unreadable_keychain_leaves_the_keychain_entry_alone() -> None:
+    with installed(keyring.backends.fail.Keyring()):
+        store = SecretStore("keyring")
+        session = await store.change("cfg-1", "sk-session-only-1234", False, in_keychain=True)
+        assert session.in_keychain is True and not session.keychain_changed  # the old entry may come back
+        removal = await store.change("cfg-1", None, True, in_keychain=True)
+        assert removal.in_keychain is False and not removal.keychain_changed
+        with pytest.raises(SecretStorageError):
+            await store.change("cfg-1", "sk-persisted-1234", True, in_keychain=True)
+
+
+async def _config_with_key(services: Services, name: str, **key: Any) -> dict[str, Any]:
+    params = {"customName": name, "provider": "openai", "apiKey": OLD_KEYCHAIN, **key}
+    return await DATA_METHODS["llmConfigs:create"](services, params)
+
+
+@pytest.mark.parametrize(("kind", "persist"), [("keyring", True), ("keyring", False), ("memory", True)])
+@pytest.mark.parametrize("new_key", ["sk-new-key-123456", None], ids=["new key", "removal"])
+async def test_an_update_whose_row_is_refused_changes_neither_the_row_nor_the_key(
+    tmp_path: Path, memory_keyring: MemoryKeyring, kind: SecretStoreKind, persist: bool, new_key: str | None
+) -> None:
+    services = _services(tmp_path, kind)
+    await DATA_METHODS["llmConfigs:create"](services, {"customName": "Taken", "provider": "openai"})
+    config = await _config_with_key(services, "Mine")
+    keychain = dict(memory_keyring.entries)
+    refused = {"id": config["id"], "customName": "Taken", "apiKey": new_key, "persist": persist}
+    with pytest.raises(RowConflict):
+        await DATA_METHODS["llmConfigs:update"](services, refused)
+    with pytest.raises(RowNotFound):
+        await DATA_METHODS["llmConfigs:update"](services, {**refused, "id": "no-such-config"})
+    with pytest.raises(RowNotFound):
+        await DATA_METHODS["llmConfigs:setApiKey"](services, {**refused, "id": "no-such-config"})
+    assert await DATA_METHODS["llmConfigs:get"](services, {"id": config["id"]}) == config
+    assert await services.secrets.get(config["id"]) == OLD_KEYCHAIN
+    assert memory_keyring.entries == keychain
+    services.db.close()
+
+
+@pytest.fixture
+def held_keyring() -> Iterator[HeldKeyring]:
+    """A HeldKeyring that lets reads through and holds writes only once a test clears `release_write`."""
+    with installed(HeldKeyring()) as backend:
+        backend.release_read.set()
+        backend.release_write.set()
+        yield backend
+
+
+def _hold_writes(backend: HeldKeyring) -> None:
+    backend.writing.clear()
+    backend.release_write.clear()
+
+
+async def _until(event: threading.Event) -> None:
+    assert await anyio.to_thread.run_sync(event.wait, 10), "the keychain call never started"
+
+
+async def test_an_update_that_loses_its_name_while_the_key_is_written_puts_the_old_key_back(
+    tmp_path: Path, held_keyring: HeldKeyring
+) -> None:
+    services = _services(tmp_path, "keyring")
+    other = await DATA_METHODS["llmConfigs:create"](services, {"customName": "Other", "provider": "openai"})
+    config = await _config_with_key(services, "Mine")
+    _hold_writes(held_keyring)
+
+    async def update() -> None:
+        params = {"id": config["id"], "customName": "Wanted", "apiKey": "sk-new-key-123456"}
+        with pytest.raises(RowConflict):
+            await DATA_METHODS["llmConfigs:update"](services, params)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(update)
+        await _until(held_keyring.writing)  # the row change passed its dry run; the new key is being written...
+        await DATA_METHODS["llmConfigs:update"](services, {"id": other["id"], "customName": "Wanted"})  # ...and lost
+        held_keyring.release_write.set()
+    assert held_keyring.entries == {(SERVICE_NAME, config["id"]): OLD_KEYCHAIN}
+    assert await services.secrets.get(config["id"]) == OLD_KEYCHAIN
+    assert await DATA_METHODS["llmConfigs:get"](services, {"id": config["id"]}) == config
+    services.db.close()
+
+
+async def test_a_cancel_that_lands_while_the_key_is_written_still_changes_both_the_key_and_the_row(
+    tmp_path: Path, held_keyring: HeldKeyring
+) -> None:
+    services = _services(tmp_path, "keyring")
+    config = await _config_with_key(services, "Mine")
+    _hold_writes(held_keyring)
+    request = anyio.CancelScope()
+
+    async def update() -> None:
+        with request:
+            params = {"id": config["id"], "customName": "Renamed", "apiKey": "sk-new-key-123456"}
+            await DATA_METHODS["llmConfigs:update"](services, params)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(update)
+        await _until(held_keyring.writing)
+        request.cancel()  # what `$/cancelRequest` does to the request's scope
+        held_keyring.release_write.set()
+    assert (await DATA_METHODS["llmConfigs:get"](services, {"id": config["id"]}))["customName"] == "Renamed"
+    assert held_keyring.entries == {(SERVICE_NAME, config["id"]): "sk-new-key-123456"}
+    services.db.close()
+
+
+async def test_a_create_whose_key_is_refused_leaves_no_row_and_no_keychain_entry(tmp_path: Path) -> None:
+    with installed(keyring.backends.fail.Keyring()):
+        services = _services(tmp_path, "keyring")
+        before = await DATA_METHODS["llmConfigs:list"](services, {})
+        with pytest.raises(SecretStorageError):
+            await _config_with_key(services, "Half made")
+        assert await DATA_METHODS["llmConfigs:list"](services, {}) == before
+        services.db.close()
