@@ -52,8 +52,9 @@ async def serve(settings: Settings, in_fd: int, out_fd: int) -> None:
             outer.start_soon(writer.run)
             services = Services(settings, db, ids, secrets, writer.emit_notification, lifecycle)
 
-            def cancel_work() -> None:
-                writer.stop_waiting(WRITER_GRACE_SECONDS)  # a client that stopped reading never holds up the end
+            def cancel_work(drop_frames: bool) -> None:
+                if drop_frames:
+                    writer.stop_waiting(WRITER_GRACE_SECONDS)  # a client that stopped reading never holds up the end
                 if services.chat is not None:
                     services.chat.cancel_all()
 
@@ -67,6 +68,9 @@ async def serve(settings: Settings, in_fd: int, out_fd: int) -> None:
             work.start_soon(_open_database, db, settings.data_dir, ids, lifecycle, open_failure)
             logger.bind(data_dir=str(settings.data_dir), secret_store=secrets.kind).info("ready")
             await lifecycle.stop.wait()
+            # Before the work is cancelled: settling the cancelled agents must not wait on a client gone quiet
+            # (`exit` without `shutdown`, or stdin's end, reach here without the shutdown's first half).
+            lifecycle.cancel_work(True)
             work.cancel_scope.cancel()
         with anyio.CancelScope(shield=True):
             await lifecycle.shutdown(own_request=False)  # no-op when a `shutdown` request already ran

@@ -42,7 +42,8 @@ class Lifecycle:
         self._shutdown_done = anyio.Event()
         self._watched_pid: int | None = None
         # Set once by the app while it builds the parts, before any frame is read.
-        self.cancel_work: Callable[[], None] = lambda: None  # cancels in-flight agents, stops waiting on the client
+        # Cancels in-flight agents; with True, also stops waiting for a client that has stopped reading.
+        self.cancel_work: Callable[[bool], None] = lambda drop_frames: None
         self.close_resources: Callable[[], Awaitable[None]] = _nothing  # flushes and closes the database
 
     @property
@@ -98,12 +99,15 @@ class Lifecycle:
         """
         self._accepting = False
         if self._shutdown_started:
+            if not own_request:
+                self.cancel_work(True)  # a signal after `shutdown`: the client may have stopped reading since
             with anyio.move_on_after(SHUTDOWN_GRACE_SECONDS + CLOSE_SECONDS):
                 await self._shutdown_done.wait()
             return
         self._shutdown_started = True
         try:
-            self.cancel_work()
+            # A `shutdown` request comes from a client that reads its answer; any other end may not be read.
+            self.cancel_work(not own_request)
             with anyio.move_on_after(SHUTDOWN_GRACE_SECONDS):
                 await self.wait_idle(others_than_me=1 if own_request else 0)
             await self.close_resources()
@@ -119,7 +123,7 @@ class Lifecycle:
     def output_lost(self) -> None:
         """stdout is gone (the client died): cancel everything at once and exit."""
         self._accepting = False
-        self.cancel_work()
+        self.cancel_work(True)
         if self.stop.is_set():
             return  # already winding down, maybe past the task group this would spawn into
         self._spawn(self._stop_after_shutdown, "stdout closed")

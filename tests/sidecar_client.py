@@ -35,7 +35,9 @@ class RpcError(Exception):
 
 
 def sidecar_command() -> list[str]:
-    return [sys.executable, "-m", "sidecar"]
+    """`python -m sidecar`, or the command in CHAT_SIDECAR_COMMAND (a JSON list: the frozen binary, say)."""
+    override = os.environ.get("CHAT_SIDECAR_COMMAND")
+    return json.loads(override) if override else [sys.executable, "-m", "sidecar"]
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

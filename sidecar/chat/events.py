@@ -7,9 +7,9 @@ from typing import Any
 
 from storage.records import ParticipantRecord
 
-Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
-"""Send a notification to the client; returns once it is queued (or dropped, when the process is stopping and
-the client has stopped reading)."""
+Emit = Callable[[str, dict[str, Any]], Awaitable[bool | None]]
+"""Send a notification to the client; returns once it is queued (True), or False when it was dropped (the process
+is stopping and the client has stopped reading)."""
 
 TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled"})
 # At most 20 streaming updates a second per agent: text arriving faster is sent in one delta.
@@ -19,8 +19,8 @@ COALESCE_SECONDS = 0.05
 class AgentUpdates:
     """The updates of one agent in one turn: `seq` from 1, nothing after the terminal one.
 
-    `seq` counts updates actually handed to the writer: an update whose send was cancelled takes no number, so
-    the client never sees a gap.
+    `seq` counts updates actually handed to the writer: an update whose send was cancelled or dropped takes no
+    number, so the client never sees a gap.
     """
 
     def __init__(self, emit: Emit, participant: ParticipantRecord, user_message_id: str) -> None:
@@ -40,8 +40,8 @@ class AgentUpdates:
             raise RuntimeError("an agent's update came after its terminal update")
         params = {**self._base, "status": status, "seq": self._seq + 1}
         params.update({key: value for key, value in fields.items() if value is not None})
-        await self._emit("agent:update", params)
-        self._seq += 1
+        if await self._emit("agent:update", params) is not False:
+            self._seq += 1  # a dropped update takes no number: whatever the client does get stays contiguous
         self.settled = status in TERMINAL_STATUSES
 
 

@@ -71,11 +71,13 @@ class ChatEngine:
             trigger, participants, history = await self._read_turn(turn, conversation_id, user_message_id, content)
             enabled = [p for p in participants if p.enabled]
             if not enabled:
+                turn.started = True
                 await self._db.run(
                     turns.add_system_message, self._ids, conversation_id, NO_AGENTS_NOTICE, trigger.id, None
                 )
                 return _processing_result(trigger.id, [], started)
             runs = [self._runs.add_run(turn, p) for p in enabled]  # claimed in one step, no await between
+            turn.started = True
             results = await self._run_all(runs, participants, history)
             return _processing_result(trigger.id, results, started)
         finally:
@@ -85,23 +87,34 @@ class ChatEngine:
         self, conversation_id: str, conversation_agent_id: str, user_message_id: str
     ) -> dict[str, Any]:
         trigger = await self._trigger(conversation_id, user_message_id)
-        participants = await self._db.run(turns.load_participants, conversation_id)
-        target = _find_participant(participants, conversation_agent_id)
+        target, previous = await self._read_retry(conversation_id, conversation_agent_id, trigger.id)
+        if previous is not None and previous.status == "complete":
+            raise Conflict("That agent already answered this message")
         if self._runs.agent_is_running(conversation_id, target.conversation_agent_id):
             raise Busy("That agent is still answering in this conversation")
         turn = self._runs.open_turn(conversation_id, "retry", trigger.id)
-        run = self._runs.add_run(turn, target)  # claimed before the next await: a second retry now is busy
+        run = self._runs.add_run(turn, target)  # claimed right after the checks: a second retry now is busy
+        turn.started = True
         try:
-            previous = await self._db.run(turns.find_reply, target.conversation_agent_id, trigger.id)
-            if previous is not None and previous.status == "complete":
-                turn.trigger_id = None  # nothing ran: no `all:complete` for this refusal
-                raise Conflict("That agent already answered this message")
-            await self._db.run(turns.delete_turn_rows, target.conversation_agent_id, trigger.id)
-            history = await self._db.run(turns.load_history, conversation_id)
+            if not run.scope.cancel_called:  # a run claimed cancelled keeps the failed attempt it would replace
+                await self._db.run(turns.delete_turn_rows, target.conversation_agent_id, trigger.id)
+            participants, history = await self._db.run(turns.load_turn, conversation_id)
             return (await self._run_all([run], participants, history))[0]
         finally:
-            run.settled.set()  # a refused retry never started: nothing waits for it
             await self._close_turn(turn)
+
+    async def _read_retry(
+        self, conversation_id: str, conversation_agent_id: str, trigger_id: str
+    ) -> tuple[ParticipantRecord, MessageRecord | None]:
+        """The agent and its last reply to the trigger, read after every data change that started before."""
+        while True:
+            await self._changes.wait_idle()
+            generation = self._changes.generation
+            participants = await self._db.run(turns.load_participants, conversation_id)
+            target = _find_participant(participants, conversation_agent_id)
+            previous = await self._db.run(turns.find_reply, target.conversation_agent_id, trigger_id)
+            if generation == self._changes.generation:
+                return target, previous
 
     async def _read_turn(
         self, turn: Turn, conversation_id: str, user_message_id: str | None, content: str | None
@@ -141,7 +154,7 @@ class ChatEngine:
 
     async def _close_turn(self, turn: Turn) -> None:
         with anyio.CancelScope(shield=True):
-            if self._runs.close_turn(turn) and turn.trigger_id is not None:
+            if self._runs.close_turn(turn) and turn.started and turn.trigger_id is not None:
                 await send_all_complete(self._emit, turn.conversation_id, turn.trigger_id)
 
     async def _trigger(self, conversation_id: str, message_id: str) -> MessageRecord:

@@ -25,6 +25,7 @@ class ProviderPool:
         self._secrets = secrets
         self._providers: dict[str, tuple[ProviderSettings, Provider]] = {}
         self._slots: dict[str, anyio.CapacityLimiter] = {}
+        self._retired: list[Provider] = []  # replaced clients, closed with the pool
 
     async def provider_for(self, participant: ParticipantRecord) -> Provider:
         """The client for this agent's llm config; raises a classified ProviderError when there can be none."""
@@ -49,7 +50,8 @@ class ProviderPool:
         provider = open_provider(settings)
         self._providers[config.id] = (settings, provider)
         if cached is not None:
-            await _close_quietly(cached[1])
+            # Not closed now: other agents may still be streaming through it (a key change must not cut them).
+            self._retired.append(cached[1])
         return provider
 
     def slots(self, config: LlmConfigRecord | None) -> anyio.CapacityLimiter:
@@ -64,8 +66,9 @@ class ProviderPool:
         return limiter
 
     async def aclose(self) -> None:
-        providers = [provider for _, provider in self._providers.values()]
+        providers = [provider for _, provider in self._providers.values()] + self._retired
         self._providers.clear()
+        self._retired = []
         with anyio.move_on_after(CLOSE_SECONDS, shield=True):
             for provider in providers:
                 await _close_quietly(provider)

@@ -92,14 +92,21 @@ def _take_text(run: Run, delta: str, now: float) -> None:
     reply.pending += reply.stripper.feed(delta)
 
 
-async def flush(run: Run, saves: ReplySaves) -> None:
-    """Save the pending text, then send it; one step that a cancel cannot split (bounded by the writer)."""
+async def flush(run: Run, saves: ReplySaves, shield: bool = True) -> None:
+    """Save the pending text, then send it; one step that a cancel cannot split (bounded by the writer).
+
+    `shield=False` when the caller is already shielded and bounded (settling at shutdown): its deadline wins.
+    """
     reply = run.reply
     if not reply.pending:
         return
-    with anyio.CancelScope(shield=True):
+    with anyio.CancelScope(shield=shield):
         text = reply.text + reply.pending
-        await saves.save(run, text)
+        try:
+            await saves.save(run, text)
+        except ReplyNotSaved:
+            reply.pending = ""  # text that could not be saved is not shown either
+            raise
         delta, reply.pending, reply.text = reply.pending, "", text
         reply.last_flush = anyio.current_time()
         await run.updates.send("streaming", delta=delta, messageId=reply.message_id)

@@ -70,6 +70,7 @@ class Turn:
     trigger_id: str | None = None
     runs: list[Run] = field(default_factory=list)
     cancelled: bool = False
+    started: bool = False  # its runs were claimed (or it had none to run): it owes an `all:complete`
     closed: anyio.Event = field(default_factory=anyio.Event)
 
     def cancel(self) -> int:

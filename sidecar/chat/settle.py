@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 from loguru import logger
 
-from sidecar.chat.pump import ReplySaves, flush
+from sidecar.chat.pump import ReplyNotSaved, ReplySaves, flush
 from sidecar.chat.runs import Run
 from sidecar.providers.base import ProviderError
 from storage.db import Database
@@ -22,6 +22,7 @@ from storage.repositories import turns
 
 # Once the process is stopping, settling may take this long: shutdown must end inside the contract's 2 s.
 HURRIED_SETTLE_SECONDS = 0.8
+MIN_HURRIED_SETTLE_SECONDS = 0.2  # a run cancelled late still gets a moment to commit its row
 NOT_SAVED_MESSAGE = "The reply could not be saved. Try again in a moment."
 
 
@@ -66,13 +67,16 @@ class Settler:
         """
         with anyio.CancelScope(shield=True):
             try:
-                with anyio.CancelScope(deadline=self._deadline) as bounded:
+                deadline = max(self._deadline, anyio.current_time() + MIN_HURRIED_SETTLE_SECONDS)
+                with anyio.CancelScope(deadline=deadline if math.isfinite(self._deadline) else math.inf) as bounded:
                     self._settling.add(bounded)
                     try:
                         return await self._settle(run, outcome)
                     finally:
                         self._settling.discard(bounded)
                 logger.bind(conversationId=run.conversation_id).warning("settling an agent run timed out")
+                if isinstance(outcome, Completed):
+                    outcome = Cancelled()  # its row could not be marked complete: it ends as the stop left it
                 with anyio.move_on_after(HURRIED_SETTLE_SECONDS):
                     return await self._send_terminal(run, outcome, None, usage_wire(run))
                 return agent_result(run, _STATUS[type(outcome)])
@@ -86,9 +90,9 @@ class Settler:
             reply.pending += reply.stripper.finish()
             if reply.pending:
                 try:
-                    await flush(run, self._saves)
-                except Exception:  # ReplyNotSaved: the text that could not be saved is not shown either
-                    reply.pending = ""
+                    await flush(run, self._saves, shield=False)
+                except ReplyNotSaved:  # the text that could not be saved is not shown either
+                    pass
         notice_id = None
         try:
             if reply.message_id is not None:

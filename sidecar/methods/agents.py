@@ -25,7 +25,5 @@ async def update_agent(services: Services, params: dict[str, Any]) -> dict[str, 
 
 
 async def delete_agent(services: Services, params: dict[str, Any]) -> None:
-    # Refused (conflict) while the agent is in a conversation, so this cancels only runs whose seat was just
-    # removed and are still settling.
-    async with services.changing(lambda run: run.participant.agent_id == params["id"]):
-        await services.db.run(repo.delete_agent, params["id"])
+    # No agent runs without a seat, and a seated agent cannot be deleted (conflict): nothing to cancel first.
+    await services.db.run(repo.delete_agent, params["id"])

@@ -144,13 +144,13 @@ class FrameWriter:
         self._waiting: set[anyio.CancelScope] = set()
         self.dropped = 0
 
-    async def send_message(self, message: Any) -> None:
+    async def send_message(self, message: Any) -> bool:
         """Queue a message; wait for room while the client reads slowly, but once the process is stopping
         (`stop_waiting`), give up at the deadline and drop it: a client that stopped reading never holds up
         the exit."""
         try:
             self.send.send_nowait(message)
-            return
+            return True
         except anyio.WouldBlock:
             pass
         with anyio.CancelScope(deadline=self._give_up_at) as waiting:
@@ -159,10 +159,12 @@ class FrameWriter:
                 await self.send.send(message)
             finally:
                 self._waiting.discard(waiting)
-        if waiting.cancelled_caught:
-            self.dropped += 1
-            if self.dropped == 1:
-                logger.warning("the client is not reading: frames are dropped while the process stops")
+        if not waiting.cancelled_caught:
+            return True
+        self.dropped += 1
+        if self.dropped == 1:
+            logger.warning("the client is not reading: frames are dropped while the process stops")
+        return False
 
     def stop_waiting(self, grace: float) -> None:
         """The process is stopping: senders wait at most `grace` more seconds for room, then drop."""
@@ -188,8 +190,8 @@ class FrameWriter:
                     # The pipe is full or the batch is large: a thread waits on the slow reader, the loop does not.
                     await anyio.to_thread.run_sync(self._write_all, rest, limiter=self._lane, abandon_on_cancel=True)
 
-    async def emit_notification(self, method: str, params: dict[str, Any]) -> None:
-        await self.send_message({"jsonrpc": "2.0", "method": method, "params": params})
+    async def emit_notification(self, method: str, params: dict[str, Any]) -> bool:
+        return await self.send_message({"jsonrpc": "2.0", "method": method, "params": params})
 
     def _write_now(self, data: bytes) -> memoryview:
         """Write on the loop when that cannot block (small, and the fd polls writable); the unwritten rest."""
