@@ -99,6 +99,8 @@ class ChatEngine:
             if not run.scope.cancel_called:  # a run claimed cancelled keeps the failed attempt it would replace
                 await self._db.run(turns.delete_turn_rows, target.conversation_agent_id, trigger.id)
             participants, history = await self._db.run(turns.load_turn, conversation_id)
+            if not any(row.id == trigger.id for row in history):
+                turn.cancel()  # its trigger was deleted just before the claim: the run ends cancelled
             return (await self._run_all([run], participants, history))[0]
         finally:
             await self._close_turn(turn)
