@@ -12,7 +12,7 @@ import anyio
 from loguru import logger
 
 from sidecar import __version__
-from sidecar.providers.registry import provider_names
+from sidecar.providers.names import PROVIDER_NAMES
 from sidecar.settings import Settings
 
 PROTOCOL_VERSION = "1"
@@ -85,7 +85,7 @@ class Lifecycle:
                 "framing": ["ndjson", "lsp"],
                 "batch": True,
                 "cancelRequest": True,
-                "providers": provider_names(),
+                "providers": list(PROVIDER_NAMES),
                 "notifications": ["agent:update", "all:complete"],
             },
             "dataDir": str(self.settings.data_dir),

@@ -3,18 +3,27 @@
 Each ``sidecar/providers/<name>.py`` describes itself completely in one `ProviderSpec` (``SPEC``): its SDK
 module, whether it uses an API key, how it builds a request body, its sampling limits, its base-URL rule, how
 it opens a client, how it classifies errors; its `Provider` detects the end of a stream. Adding a provider
-means one new module listed in `_SPECS` below, plus its name in the ``Provider`` enum of
+means one new module, its name in ``names.PROVIDER_NAMES``, and its name in the ``Provider`` enum of
 ``schema/openrpc.json`` (a unit test checks the two agree).
 """
 
 from __future__ import annotations
 
-from sidecar.providers import anthropic, demo, openai
+from importlib import import_module
+
 from sidecar.providers.base import ProviderError
+from sidecar.providers.names import PROVIDER_NAMES
 from sidecar.providers.spec import ProviderSpec
 
-_SPECS = (openai.SPEC, anthropic.SPEC, demo.SPEC)
-PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _SPECS}
+
+def _load(name: str) -> ProviderSpec:
+    spec: ProviderSpec = import_module(f"sidecar.providers.{name}").SPEC
+    if spec.name != name:
+        raise RuntimeError(f"sidecar/providers/{name}.py describes a provider named {spec.name!r}")
+    return spec
+
+
+PROVIDERS: dict[str, ProviderSpec] = {name: _load(name) for name in PROVIDER_NAMES}
 
 
 def spec_for(name: str) -> ProviderSpec:
@@ -27,7 +36,7 @@ def spec_for(name: str) -> ProviderSpec:
 
 
 def provider_names() -> list[str]:
-    return list(PROVIDERS)
+    return list(PROVIDER_NAMES)
 
 
 def normalize_base_url(name: str, base_url: str | None) -> str | None:

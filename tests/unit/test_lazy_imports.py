@@ -27,6 +27,7 @@ START_UP_IMPORTS = ["sidecar.cli", "sidecar.transport.stdio", "sidecar.app", "si
 LOADED_ON_FIRST_USE = [
     "sidecar.chat.orchestrator",
     "sidecar.providers.factory",
+    "sidecar.providers.registry",
     "openai",
     "anthropic",
     "keyring",
