@@ -41,7 +41,6 @@ class Run:
     """One agent answering one trigger: its cancel scope, its updates and its reply."""
 
     participant: ParticipantRecord
-    turn: Turn
     trigger_id: str
     scope: anyio.CancelScope
     updates: AgentUpdates
@@ -102,9 +101,8 @@ class RunRegistry:
         scope = anyio.CancelScope()
         if turn.cancelled or self._stopping():
             scope.cancel()  # claimed already cancelled: it will start no provider call
-        run = Run(
+        run = Run(  # no link back to its turn: a Turn ↔ Run cycle would wait for a full collection
             participant=participant,
-            turn=turn,
             trigger_id=turn.trigger_id,
             scope=scope,
             updates=AgentUpdates(self._emit, participant, turn.trigger_id),
