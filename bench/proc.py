@@ -185,6 +185,11 @@ class Proc:
                 raise RuntimeError(f"no answer to {request_id!r} ({state}): {self.stderr_tail()}")
             return self._responses.pop(request_id)
 
+    def answered(self, request_id: Any) -> bool:
+        """Whether the answer to `request_id` has arrived (and not been taken by `response` yet)."""
+        with self._cond:
+            return request_id in self._responses
+
     def call(self, method: str, params: Any = None) -> Any:
         request_id, _ = self.request(method, params)
         _, response = self.response(request_id)

@@ -24,6 +24,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     demo = sub.add_parser("demo", help="spawn a sidecar and show agents answering in parallel")
     demo.add_argument("--message", default=None, help="the first user message")
     demo.add_argument("--sidecar", default=None, help="command that starts the sidecar (default: this Python)")
+    demo.add_argument("--mode", choices=["manual", "auto"], default="manual",
+                      help="manual: two turns answered in parallel; auto: the agents converse until they are done")
     return parser.parse_args(argv)
 
 

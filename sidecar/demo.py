@@ -72,8 +72,12 @@ def run_demo(args: argparse.Namespace) -> int:
         info = client.call("initialize", {"clientInfo": {"name": "chat-sidecar demo"}, "processId": os.getpid()})
         print(f"sidecar {info['serverInfo']['version']} ready, data in {info['dataDir']}")
         conversation_id = _seat_agents(client)
-        for message in (args.message or FIRST_MESSAGE, SECOND_MESSAGE):
-            _run_turn(client, conversation_id, message)
+        if getattr(args, "mode", "manual") == "auto":
+            client.call("conversations:update", {"id": conversation_id, "chatMode": "auto"})
+            _run_auto(client, conversation_id, args.message or FIRST_MESSAGE)
+        else:
+            for message in (args.message or FIRST_MESSAGE, SECOND_MESSAGE):
+                _run_turn(client, conversation_id, message)
         client.call("shutdown")
         client.notify("exit")
         return client.close()
@@ -132,4 +136,28 @@ def _run_turn(client: SidecarClient, conversation_id: str, message: str) -> None
     print(f"\n{result['successfulAgents']}/{result['totalAgents']} agents answered in {result['totalDurationMs']} ms")
 
 
-
+def _run_auto(client: SidecarClient, conversation_id: str, message: str) -> None:
+    """An auto run: the agents talk in turn until they have nothing to add; each reply is shown as it streams."""
+    print(f"\nYou: {message}")
+    answer = client.request_async("processUserMessage", {"conversationId": conversation_id, "content": message})
+    while True:
+        event = client.notifications.get(timeout=300)
+        params = event["params"]
+        if event["method"] == "all:complete":
+            break
+        if event["method"] == "auto:state":
+            print(f"\n[auto mode {params['state']}{': ' + params['reason'] if params.get('reason') else ''}]")
+            continue
+        status = params["status"]
+        if status == "thinking":
+            print(f"\n{params['agentName']} (round {params.get('round', 1)}): ", end="", flush=True)
+        elif status == "streaming":
+            print(params["delta"], end="", flush=True)
+        elif status == "skipped":
+            print("(skips their turn)", flush=True)
+        elif status in ("error", "cancelled"):
+            print(f"[{status}] {params.get('error', '')}", flush=True)
+        elif status == "complete":
+            print(flush=True)
+    auto = answer.get(timeout=60)["result"]["auto"]
+    print(f"\n{auto['replies']} replies in {auto['rounds']} rounds; stopped: {auto['stopReason']}")

@@ -7,6 +7,7 @@
     ├── RuleViolation     -32012      kind validation (rules a schema cannot express)
     ├── SecretStorageError -32013     kind secret_storage
     ├── Busy              -32014      kind busy
+    ├── Unavailable       -32015      kind unavailable (a feature this system's SQLite lacks: FTS5 search)
     ├── ShuttingDown      -32014      kind shutting_down
     └── RequestCancelled  -32800      ($/cancelRequest)
 
@@ -15,8 +16,9 @@ Messages must be safe to show: never a key, a raw provider body or exception tex
 
 Storage raises its own errors (`storage.errors`); `from_storage_error` gives them their wire meaning, in one table:
 
-    InvalidValue  -> InvalidParams     RowNotFound -> NotFound
-    RowConflict   -> Conflict          RuleBroken  -> RuleViolation
+    InvalidValue  -> InvalidParams     RowNotFound    -> NotFound
+    RowConflict   -> Conflict          RuleBroken     -> RuleViolation
+    RowBusy       -> Busy              FeatureMissing -> Unavailable
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from storage.errors import InvalidValue, RowConflict, RowNotFound, RuleBroken, StorageError
+from storage.errors import (
+    FeatureMissing,
+    InvalidValue,
+    RowBusy,
+    RowConflict,
+    RowNotFound,
+    RuleBroken,
+    StorageError,
+)
 
 
 class SidecarError(Exception):
@@ -75,6 +85,11 @@ class Busy(SidecarError):
     kind = "busy"
 
 
+class Unavailable(SidecarError):
+    code = -32015
+    kind = "unavailable"
+
+
 class ShuttingDown(SidecarError):
     code = -32014
     kind = "shutting_down"
@@ -90,6 +105,8 @@ _FROM_STORAGE: dict[type[StorageError], Callable[[Any], SidecarError]] = {
     RowNotFound: lambda exc: NotFound(exc.message, **exc.extra),
     RowConflict: lambda exc: Conflict(exc.message, **exc.extra),
     RuleBroken: lambda exc: RuleViolation(exc.message, **exc.extra),
+    RowBusy: lambda exc: Busy(exc.message, **exc.extra),
+    FeatureMissing: lambda exc: Unavailable(exc.message, **exc.extra),
 }
 
 

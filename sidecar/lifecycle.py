@@ -86,7 +86,7 @@ class Lifecycle:
                 "batch": True,
                 "cancelRequest": True,
                 "providers": list(PROVIDER_NAMES),
-                "notifications": ["agent:update", "all:complete"],
+                "notifications": ["agent:update", "all:complete", "auto:state"],
             },
             "dataDir": str(self.settings.data_dir),
             "secretStorage": self.secret_storage,

@@ -17,7 +17,7 @@ from storage.ids import IdFactory
 
 if TYPE_CHECKING:
     from sidecar.chat.orchestrator import ChatEngine
-    from sidecar.chat.runs import Run
+    from sidecar.chat.runs import Run, TurnKind
     from sidecar.lifecycle import Lifecycle
     from sidecar.secrets import SecretStore
 
@@ -55,12 +55,18 @@ class Services:
         return self.chat
 
     @asynccontextmanager
-    async def changing(self, affects: Callable[[Run], bool], conversation_id: str | None = None) -> AsyncIterator[None]:
-        """Around a data change that may touch running agents: they are cancelled and settle first."""
+    async def changing(
+        self,
+        affects: Callable[[Run], bool],
+        conversation_id: str | None = None,
+        kinds: tuple[TurnKind, ...] = ("turn", "retry", "auto"),
+    ) -> AsyncIterator[None]:
+        """Around a data change that may touch running agents: they are cancelled and settle first (with
+        `conversation_id`, every turn of those `kinds` in that conversation)."""
         if self.chat is None:  # no engine yet: no agent has ever run in this process
             yield
             return
-        async with self.chat.changing(affects, conversation_id):
+        async with self.chat.changing(affects, conversation_id, kinds):
             yield
 
 

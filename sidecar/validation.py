@@ -56,6 +56,18 @@ def validate_notification(method: str, params: object) -> None:
     _notification_validator(method).validate(params)
 
 
+def check_component(name: str, value: object) -> tuple[str, str] | None:
+    """The first way `value` breaks `components.schemas[name]` of openrpc.json, as (field, reason) with `field` the
+    dotted path inside `value` ("" for the value itself); None when it fits. For documents that are not params
+    (an imported conversation file)."""
+    error = next(_component_validator(name).iter_errors(value), None)
+    if error is None:
+        return None
+    invalid = _invalid_params(error)
+    field = invalid.extra["field"]
+    return ("" if field == "params" else field), invalid.extra["reason"]
+
+
 def method_names() -> frozenset[str]:
     """Every method in openrpc.json, the client's notifications (`exit`, `$/cancelRequest`) included."""
     return frozenset(_methods())
@@ -86,6 +98,11 @@ def _params_validator(method: str) -> tuple[Validator, bool]:
 @cache
 def _result_validator(method: str) -> Validator:
     return _compile(_methods()[method]["result"]["schema"], _openrpc())
+
+
+@cache
+def _component_validator(name: str) -> Validator:
+    return _compile(_openrpc()["components"]["schemas"][name], _openrpc())
 
 
 @cache

@@ -4,7 +4,9 @@
     ├── InvalidValue      a value the schema let through but storage cannot keep (field, reason)
     ├── RowNotFound       the row (or a row it refers to) does not exist
     ├── RowConflict       a duplicate, or a row still in use by others
-    └── RuleBroken        a rule no schema expresses (whitespace-only content, control characters)
+    ├── RuleBroken        a rule no schema expresses (whitespace-only content, control characters)
+    ├── RowBusy           the row is still being written (a reply `streaming`): try again once it settles
+    └── FeatureMissing    this SQLite lacks what the request needs (FTS5 for messages:search)
 
 Repositories raise them where the problem is first understood; the layer above gives them their wire
 meaning in one table (`sidecar.errors.from_storage_error`). Messages and data must be safe to show: ids and
@@ -39,4 +41,12 @@ class RowConflict(StorageError):
 
 
 class RuleBroken(StorageError):
+    pass
+
+
+class RowBusy(StorageError):
+    pass
+
+
+class FeatureMissing(StorageError):
     pass

@@ -120,6 +120,11 @@ _STEP_3 = [
     "ALTER TABLE messages ADD COLUMN stop_reason TEXT",
 ]
 
+# Step 4 (v2 modes): a conversation's auto-mode settings as JSON; NULL means every default.
+_STEP_4 = [
+    "ALTER TABLE conversations ADD COLUMN auto_settings TEXT",
+]
+
 
 def _run(statements: list[str]) -> Callable[[SqliteDatabase], None]:
     def step(sqlite: SqliteDatabase) -> None:
@@ -129,7 +134,82 @@ def _run(statements: list[str]) -> Callable[[SqliteDatabase], None]:
     return step
 
 
-STEPS: list[Callable[[SqliteDatabase], None]] = [_run(_STEP_1), _run(_STEP_2), _run(_STEP_3)]
+# Step 5 (v2 versions and edits). A reply's versions share a group: `version_of_id` is the first version's id
+# (NULL on that first version and on every row from before). It is a label, not a foreign key, so a group
+# stays one group when its first version is deleted. Every old row reads version 1 of 1, active, never edited.
+_STEP_5 = [
+    "ALTER TABLE messages ADD COLUMN version_of_id TEXT",
+    "ALTER TABLE messages ADD COLUMN version INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE messages ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE messages ADD COLUMN edited_at INTEGER",
+    "CREATE INDEX messages_version_of ON messages (version_of_id) WHERE version_of_id IS NOT NULL",
+    """CREATE INDEX messages_conversation_versions ON messages (conversation_id, version_of_id)
+        WHERE version_of_id IS NOT NULL""",
+    # Deleting one version (by any path: messages:delete, a retry clearing a failed attempt) keeps the group's
+    # numbers 1..n and, when the active one goes, makes the newest complete version active.
+    """CREATE TRIGGER messages_version_removed AFTER DELETE ON messages
+        WHEN old.role = 'agent'
+            AND (old.version_of_id IS NOT NULL OR EXISTS (SELECT 1 FROM messages WHERE version_of_id = old.id))
+        BEGIN
+            UPDATE messages SET version = version - 1
+                WHERE version > old.version
+                    AND (version_of_id = coalesce(old.version_of_id, old.id) OR id = old.version_of_id);
+            UPDATE messages SET active = 1
+                WHERE old.active AND id = (
+                    SELECT id FROM messages
+                    WHERE version_of_id = coalesce(old.version_of_id, old.id) OR id = old.version_of_id
+                    ORDER BY status = 'complete' DESC, status != 'streaming' DESC, version DESC
+                    LIMIT 1);
+        END""",
+]
+
+# The full-text index of message content (FTS5, external content: it stores no copy of the text). Rows are
+# indexed once they stop `streaming` (so a reply's partial saves cost nothing here), through the triggers.
+# Frozen like a step: `ensure_search_index` re-creates exactly this when a file lost it (see below).
+SEARCH_INDEX = [
+    """CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content = 'messages', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2'
+    )""",
+    """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.status != 'streaming'
+        BEGIN
+            INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
+        END""",
+    """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.status != 'streaming'
+        BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+        END""",
+    """CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, status ON messages
+        WHEN NOT (old.status = 'streaming' AND new.status = 'streaming')
+            AND (old.content IS NOT new.content OR old.status = 'streaming' OR new.status = 'streaming')
+        BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, content)
+                SELECT 'delete', old.rowid, old.content WHERE old.status != 'streaming';
+            INSERT INTO messages_fts (rowid, content) SELECT new.rowid, new.content WHERE new.status != 'streaming';
+        END""",
+    "INSERT INTO messages_fts (rowid, content) SELECT rowid, content FROM messages WHERE status != 'streaming'",
+]
+SEARCH_TRIGGERS = ("messages_fts_insert", "messages_fts_delete", "messages_fts_update")
+
+
+def fts5_available(sqlite: SqliteDatabase) -> bool:
+    """Whether this SQLite has FTS5 (Python's and the frozen build's do; a system SQLite built without it does not)."""
+    try:
+        sqlite.execute_sql("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5(x)")
+    except Exception:  # sqlite3.OperationalError "no such module: fts5"; peewee wraps it in its own class
+        return False
+    sqlite.execute_sql("DROP TABLE temp.fts5_probe")
+    return True
+
+
+def _step_5(sqlite: SqliteDatabase) -> None:
+    _run(_STEP_5)(sqlite)
+    if fts5_available(sqlite):  # without FTS5 the step still succeeds; messages:search then says it is unavailable
+        _run(SEARCH_INDEX)(sqlite)
+
+
+STEPS: list[Callable[[SqliteDatabase], None]] = [
+    _run(_STEP_1), _run(_STEP_2), _run(_STEP_3), _run(_STEP_4), _step_5
+]  # fmt: skip
 LATEST_VERSION = len(STEPS)
 
 
@@ -151,3 +231,27 @@ def apply_migrations(sqlite: SqliteDatabase, up_to: int | None = None) -> int:
             # user_version is transactional in SQLite: a failed step leaves the old number.
             sqlite.execute_sql(f"PRAGMA user_version = {number:d}")
     return schema_version(sqlite)
+
+
+def ensure_search_index(sqlite: SqliteDatabase) -> bool:
+    """Keep the search index usable at start-up, after `mark_interrupted` (so no row is `streaming`); return whether
+    search works.
+
+    Without FTS5 the triggers are dropped, since every write to `messages` would fail on them; with FTS5 again, a
+    missing index is built, and an index that lost its triggers is refilled (it missed the writes made meanwhile).
+    """
+    tables = {row[0] for row in sqlite.execute_sql("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")}
+    if not fts5_available(sqlite):
+        with sqlite.atomic():
+            for trigger in SEARCH_TRIGGERS:
+                sqlite.execute_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+        return False
+    if "messages_fts" in tables and all(trigger in tables for trigger in SEARCH_TRIGGERS):
+        return True
+    with sqlite.atomic():
+        if "messages_fts" in tables:
+            sqlite.execute_sql("DROP TABLE messages_fts")
+        for trigger in SEARCH_TRIGGERS:
+            sqlite.execute_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+        _run(SEARCH_INDEX)(sqlite)
+    return True

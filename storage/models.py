@@ -90,6 +90,7 @@ class Conversation(BaseModel):
     chat_mode = CharField(default="manual")
     created_at = BigIntegerField()
     updated_at = BigIntegerField()
+    auto_settings = TextField(null=True)  # JSON; null means every default (added by step 4)
 
     class Meta:
         table_name = "conversations"
@@ -123,6 +124,12 @@ class Message(BaseModel):
     about_conversation_agent_id = CharField(null=True)
     # end | max_tokens | content_filter for a settled agent reply; null otherwise (user/system rows, streaming). Step 3.
     stop_reason = CharField(null=True)
+    # Versions (step 5): the group label (the first version's id; null on the first version and on user/system
+    # rows), the number within the group (1..n, kept dense on delete by a trigger), and the one shown.
+    version_of_id = CharField(null=True)
+    version = IntegerField(default=1)
+    active = BooleanField(default=True)
+    edited_at = BigIntegerField(null=True)  # set by messages:update (step 5)
 
     class Meta:
         table_name = "messages"

@@ -22,6 +22,10 @@ class MessageRecord:
     created_at: int  # epoch milliseconds
     usage: dict[str, Any] | None = None
     stop_reason: str | None = None  # end | max_tokens | content_filter once a reply completes; else None
+    version: int = 1  # this reply's number among its versions (1..version_count); 1 for user and system rows
+    version_count: int = 1
+    version_of_id: str | None = None  # the group label: the first version's id; None on the first version itself
+    edited_at: int | None = None  # epoch milliseconds of the last messages:update, if any
 
 
 @dataclass(frozen=True)
@@ -71,3 +75,13 @@ class ParticipantRecord:
     max_tokens: int | None = None
     top_p: float | None = None
     timeout_ms: int = 60000
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """How a conversation's agents answer (CONTRACT §5, §5b)."""
+
+    mode: str  # "manual" | "round-robin" | "auto"
+    max_messages: int = 12
+    delay_ms: int = 0
+    style: str = "sequential"  # "sequential" | "rounds"

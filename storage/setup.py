@@ -1,4 +1,5 @@
-"""Open the data directory's database: connect, bind the models, migrate, seed once, mark interrupted replies."""
+"""Open the data directory's database: connect, bind the models, migrate, seed once, mark interrupted replies, check
+the search index."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from storage.db import DB_FILE_NAME, Database, open_sqlite
 from storage.ids import IdFactory
-from storage.migrations import apply_migrations
+from storage.migrations import apply_migrations, ensure_search_index
 from storage.models import MODELS
 from storage.repositories.turns import mark_interrupted
 from storage.seed import seed_once
@@ -29,6 +30,7 @@ def prepare_sqlite(data_dir: Path, ids: IdFactory) -> SqliteDatabase:
         apply_migrations(sqlite)
         seed_once(ids)
         mark_interrupted()  # a reply still `streaming` now belongs to a process that died
+        ensure_search_index(sqlite)  # after that: the index holds no `streaming` row
     except BaseException:
         sqlite.close()
         raise

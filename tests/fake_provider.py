@@ -32,6 +32,9 @@ The model name is split on ``-`` and these tokens pick the behaviour (combinable
                        ``stop_reason: "refusal"``
     stop-tools         end the reply with a tool call's reason (the text still arrives): OpenAI
                        ``finish_reason: "tool_calls"``, Anthropic ``stop_reason: "tool_use"``
+    skip               answer exactly ``SKIP`` (auto mode's "nothing to add")
+    skipafter-<n>      the first n requests with this exact model name answer normally, later ones ``SKIP``
+    mention-<Name>     start the reply with ``@Name`` (auto mode: that agent speaks next)
 
 Every complete stream ends like the real APIs': OpenAI with a ``finish_reason`` chunk, the usage chunk (when
 ``stream_options.include_usage``) and ``data: [DONE]``; Anthropic with ``message_delta`` (``stop_reason``, usage)
@@ -133,6 +136,9 @@ class Behaviour:
     nodone: bool = False
     jsonbody: bool = False
     stop: str | None = None  # "length", "filter" or "tools"
+    skip: bool = False
+    skip_after: int | None = None
+    mention: str | None = None
 
 
 # How each API says why a reply ended: the normal end, then `stop-length` and `stop-filter`.
@@ -146,7 +152,7 @@ def parse_behaviour(model: str) -> Behaviour:
     """Read the dash-separated behaviour tokens of a model name; unknown tokens are ignored."""
     tokens = model.split("-")
     opts: dict[str, Any] = {}
-    flags = {"hang", "reset", "malformed", "midstream", "echo", "noauth", "nodone", "jsonbody"}
+    flags = {"hang", "reset", "malformed", "midstream", "echo", "noauth", "nodone", "jsonbody", "skip"}
     i = 0
     while i < len(tokens):
         tok, nxt = tokens[i], tokens[i + 1 : i + 3]
@@ -171,6 +177,10 @@ def parse_behaviour(model: str) -> Behaviour:
                 opts["flaky"], i = (int(nxt[0]), int(nxt[1])), i + 2
             elif tok == "gate":
                 opts["gate"], i = int(nxt[0]), i + 1
+            elif tok == "skipafter":
+                opts["skip_after"], i = int(nxt[0]), i + 1
+            elif tok == "mention" and nxt:
+                opts["mention"], i = nxt[0], i + 1
             elif tok == "stop" and nxt and nxt[0] in ("length", "filter", "tools"):
                 opts["stop"], i = nxt[0], i + 1
         except (IndexError, ValueError):
@@ -330,6 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(api, status, _status_message(status), beh)
             return
         text = _reply_text(api, body, beh)
+        # skipafter counts requests per model name the way flaky does: "should fail" means "still answers".
+        answers = beh.skip_after is None or self.server.state.flaky_should_fail(str(model), beh.skip_after)
+        if beh.skip or not answers:
+            text = "SKIP"
         usage = (_prompt_words(api, body), len(text.split()))
         if body.get("stream") and not beh.jsonbody:
             self._stream(api, body, beh, text, usage)
@@ -545,6 +559,8 @@ def _reply_text(api: str, body: dict[str, Any], beh: Behaviour) -> str:
     if beh.words is not None:
         filler = (_FILLER[i % len(_FILLER)] for i in range(beh.words))
         words = (words + list(filler))[: beh.words]
+    if beh.mention:
+        words = [f"@{beh.mention}", *words]
     return " ".join(words)
 
 

@@ -125,6 +125,11 @@ class Sidecar:
             del self._responses[request_id]
         return response
 
+    def has_response(self, request_id: Any) -> bool:
+        """Whether the answer to `request_id` has arrived (and not been taken by `response` yet)."""
+        with self._lock:
+            return request_id in self._responses
+
     def wait_notification(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = HANG_GUARD_SECONDS
     ) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sidecar.chat.provider_pool import ProviderPool
 from sidecar.chat.pump import ReplyNotSaved, ReplySaves, stream_attempt
 from sidecar.chat.retries import MAX_ATTEMPTS, retry_delay
 from sidecar.chat.runs import Run
-from sidecar.chat.settle import NOT_SAVED_MESSAGE, Cancelled, Completed, Failed, Outcome, Settler
+from sidecar.chat.settle import NOT_SAVED_MESSAGE, Cancelled, Completed, Failed, Outcome, Settler, Skipped
 from sidecar.providers.base import ProviderError
 
 
@@ -50,6 +50,8 @@ class AgentCaller:
         while True:
             try:
                 await self._attempt(run, request, first=attempt == 1)
+                if run.reply.skipped:
+                    return Skipped()
                 if not run.reply.text:
                     raise _empty_reply()
                 return Completed()

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sidecar.chat.prompts import build_system_prompt
 from sidecar.chat.request_bodies import MissingLlmConfig, build_request
 from sidecar.chat.sampling import resolve_sampling
+from sidecar.chat.speakers import mentioned
 from storage.records import MessageRecord, ParticipantRecord
 
 # An agent reply whose conversation agent is not among the participants (a caller passing a partial list).
@@ -69,17 +70,46 @@ def build_agent_context(
     participants: list[ParticipantRecord],
     history: list[MessageRecord],
     trigger_id: str | None,
+    auto_run: AutoRunFacts | None = None,
 ) -> AgentContext:
-    """Everything one call for `target` sends; raises TriggerNotFound or MissingLlmConfig (both ValueError)."""
+    """Everything one call for `target` sends; raises TriggerNotFound or MissingLlmConfig (both ValueError).
+
+    `auto_run`: the call is a speaker turn of an auto run (its system prompt explains the conversation).
+    """
     snapshot = select_snapshot(history, trigger_id)  # an unknown trigger is reported before a missing config
     if target.llm_config is None:
         raise MissingLlmConfig("The agent has no LLM configuration.")
     messages = build_messages(target, participants, snapshot)
-    system_prompt = build_system_prompt(target, participants)
+    system_prompt = build_system_prompt(target, participants, auto_mode=auto_run is not None)
     provider = target.llm_config.provider
     sampling = resolve_sampling(target, provider, target.model)
-    request = build_request(target, system_prompt, messages, sampling)
+    request = build_request(target, system_prompt, messages, sampling, _scene(target, participants, snapshot, auto_run))
     return AgentContext(system_prompt, tuple(messages), provider, target.model, request)
+
+
+@dataclass(frozen=True)
+class AutoRunFacts:
+    spoken_in_run: int  # how many times this agent has already spoken in this run
+
+
+def _scene(
+    target: ParticipantRecord,
+    participants: list[ParticipantRecord],
+    snapshot: list[MessageRecord],
+    auto_run: AutoRunFacts | None,
+) -> dict[str, Any]:
+    """What the demo provider answers from: the last user message, who the answered message addresses."""
+    visible = [row for row in _in_order(snapshot) if _visible(row)]
+    last_user = next((row.content for row in reversed(visible) if row.role == "user"), None)
+    scene: dict[str, Any] = {"lastUserMessage": last_user}
+    if visible:
+        enabled = [p for p in participants if p.enabled and p.conversation_agent_id != target.conversation_agent_id]
+        named = mentioned(enabled, visible[-1].content, visible[-1].conversation_agent_id)
+        if named:
+            scene["address"] = named[0].agent_name
+    if auto_run is not None:
+        scene["spokenInRun"] = auto_run.spoken_in_run
+    return scene
 
 
 def to_wire(ctx: AgentContext) -> dict[str, Any]:
@@ -95,7 +125,8 @@ def to_wire(ctx: AgentContext) -> dict[str, Any]:
 
 def _in_order(history: list[MessageRecord]) -> list[MessageRecord]:
     # Sorted here too: callers usually pass rows in order, but the rule must not depend on it.
-    return sorted(history, key=lambda row: (row.created_at, row.id))
+    # A later version of a reply shares its first version's createdAt and takes that version's place.
+    return sorted(history, key=lambda row: (row.created_at, row.version_of_id or row.id, row.version))
 
 
 def _visible(row: MessageRecord) -> bool:

@@ -11,7 +11,7 @@ Emit = Callable[[str, dict[str, Any]], Awaitable[bool | None]]
 """Send a notification to the client; returns once it is queued (True), or False when it was dropped (the process
 is stopping and the client has stopped reading)."""
 
-TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled"})
+TERMINAL_STATUSES = frozenset({"complete", "error", "cancelled", "skipped"})
 # At most 20 streaming updates a second per agent: text arriving faster is sent in one delta.
 COALESCE_SECONDS = 0.05
 
@@ -23,7 +23,9 @@ class AgentUpdates:
     number, so the client never sees a gap.
     """
 
-    def __init__(self, emit: Emit, participant: ParticipantRecord, user_message_id: str) -> None:
+    def __init__(
+        self, emit: Emit, participant: ParticipantRecord, user_message_id: str, tags: dict[str, Any] | None = None
+    ) -> None:
         self._emit = emit
         self._base = {
             "conversationId": participant.conversation_id,
@@ -31,6 +33,7 @@ class AgentUpdates:
             "agentId": participant.agent_id,
             "agentName": participant.agent_name,
             "userMessageId": user_message_id,
+            **(tags or {}),
         }
         self._seq = 0
         self.settled = False

@@ -9,6 +9,7 @@ reads again before it claims its runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -17,20 +18,22 @@ import anyio
 from loguru import logger
 
 from sidecar.chat.agent_call import AgentCaller
-from sidecar.chat.context import AgentContext, TriggerNotFound, build_agent_context, to_wire
+from sidecar.chat.auto import STARTED_NOTICE, AutoRunner
+from sidecar.chat.context import AgentContext, AutoRunFacts, TriggerNotFound, build_agent_context, to_wire
 from sidecar.chat.events import Emit, send_all_complete
 from sidecar.chat.provider_pool import NO_LLM_CONFIG, ProviderPool
 from sidecar.chat.pump import ReplySaves
 from sidecar.chat.request_bodies import MissingLlmConfig
-from sidecar.chat.runs import Run, RunRegistry, Turn, wait_settled
+from sidecar.chat.runs import Run, RunRegistry, Turn, TurnKind, wait_settled
 from sidecar.chat.settle import Settler
+from sidecar.chat.speakers import in_order, round_robin_next
 from sidecar.errors import Busy, Conflict, NotFound, RuleViolation
 from sidecar.providers.base import ProviderError
 from sidecar.secrets import SecretStore
 from storage.db import Database
 from storage.ids import IdFactory
-from storage.records import MessageRecord, ParticipantRecord
-from storage.repositories import turns
+from storage.records import ChatSettings, MessageRecord, ParticipantRecord
+from storage.repositories import conversations, turns
 
 NO_AGENTS_NOTICE = "No agents are enabled for this conversation"
 # How long a data change or an interrupting message waits for the runs it cancelled to settle.
@@ -52,6 +55,7 @@ class ChatEngine:
         self._settler = Settler(db, ids, saves)
         self._caller = AgentCaller(self._pool, saves, self._settler)
         self._changes = _Changes()
+        self._auto = AutoRunner(db, ids, emit, self._runs, self._run_all)
 
     # --- turns ---------------------------------------------------------------------------------------
 
@@ -66,22 +70,57 @@ class ChatEngine:
         try:
             if earlier:
                 for running in earlier:
-                    running.cancel()
+                    running.cancel("user_message")
                 await wait_settled((), earlier, SETTLE_WAIT_SECONDS)
-            trigger, participants, history = await self._read_turn(turn, conversation_id, user_message_id, content)
-            enabled = [p for p in participants if p.enabled]
+            settings, trigger, participants, history = await self._read_turn(
+                turn, conversation_id, user_message_id, content
+            )
+            enabled = in_order(participants)
             if not enabled:
                 turn.started = True
                 await self._db.run(
                     turns.add_system_message, self._ids, conversation_id, NO_AGENTS_NOTICE, trigger.id, None
                 )
                 return _processing_result(trigger.id, [], started)
-            runs = [self._runs.add_run(turn, p) for p in enabled]  # claimed in one step, no await between
+            if settings.mode == "auto":
+                return await self._auto_run(turn, settings, started)
+            speakers = [round_robin_next(enabled, history)] if settings.mode == "round-robin" else enabled
+            runs = [self._runs.add_run(turn, p) for p in speakers]  # claimed in one step, no await between
             turn.started = True
             results = await self._run_all(runs, participants, history)
+            # A retry of one of its agents still running: the turn ends (all:complete, then its answer) after it.
+            await wait_settled((), self._runs.trigger_peers(turn), math.inf)
             return _processing_result(trigger.id, results, started)
         finally:
             await self._close_turn(turn)
+
+    async def start_auto(self, conversation_id: str) -> dict[str, Any]:
+        """`chat:startAuto`: an auto run that continues from the history, starting from its own notice."""
+        started = anyio.current_time()
+        if self._runs.open_turns(conversation_id):
+            raise Busy("A turn is still running in this conversation")
+        turn = self._runs.open_turn(conversation_id, "auto")
+        try:
+            settings = await self._db.run(conversations.chat_settings, conversation_id)
+            if settings.mode != "auto":
+                raise RuleViolation("This conversation is not in auto mode", field="chatMode")
+            notice = await self._db.run(
+                turns.add_system_message, self._ids, conversation_id, STARTED_NOTICE, None, None
+            )
+            turn.trigger_id = notice.id
+            return await self._auto_run(turn, settings, started, notice_saved=True)
+        finally:
+            await self._close_turn(turn)
+
+    async def _auto_run(
+        self, turn: Turn, settings: ChatSettings, started: float, notice_saved: bool = False
+    ) -> dict[str, Any]:
+        assert turn.trigger_id is not None
+        turn.kind, turn.started = "auto", True
+        outcome = await self._auto.run(turn, settings, notice_saved)
+        result = _processing_result(turn.trigger_id, outcome["results"], started)
+        result["auto"] = outcome["auto"]
+        return result
 
     async def retry_agent(
         self, conversation_id: str, conversation_agent_id: str, user_message_id: str
@@ -120,17 +159,19 @@ class ChatEngine:
 
     async def _read_turn(
         self, turn: Turn, conversation_id: str, user_message_id: str | None, content: str | None
-    ) -> tuple[MessageRecord, list[ParticipantRecord], list[MessageRecord]]:
-        """The trigger (saved first when it is new text), the participants and the history, read after every
-        data change that started before the read: one unit of work each way in the usual case."""
+    ) -> tuple[ChatSettings, MessageRecord, list[ParticipantRecord], list[MessageRecord]]:
+        """The conversation's mode, the trigger (saved first when it is new text), the participants and the
+        history, read after every data change that started before the read: one unit of work in the usual case."""
         await self._changes.wait_idle()
         generation = self._changes.generation
         if content is not None:
-            trigger, participants, history = await self._db.run(turns.start_turn, self._ids, conversation_id, content)
+            settings, trigger, participants, history = await self._db.run(
+                _start_turn, self._ids, conversation_id, content
+            )
         else:
             assert user_message_id is not None
             trigger = await self._trigger(conversation_id, user_message_id)
-            participants, history = await self._db.run(turns.load_turn, conversation_id)
+            settings, participants, history = await self._db.run(_load_turn, conversation_id)
         turn.trigger_id = trigger.id
         while generation != self._changes.generation:  # a change overtook the read: read again
             await self._changes.wait_idle()
@@ -138,16 +179,21 @@ class ChatEngine:
             participants, history = await self._db.run(turns.load_turn, conversation_id)
         if not any(row.id == trigger.id for row in history):
             turn.cancel()  # its trigger was deleted meanwhile: its agents start cancelled
-        return trigger, participants, history
+        return settings, trigger, participants, history
 
     async def _run_all(
-        self, runs: list[Run], participants: list[ParticipantRecord], history: list[MessageRecord]
+        self,
+        runs: list[Run],
+        participants: list[ParticipantRecord],
+        history: list[MessageRecord],
+        auto_facts: dict[str, AutoRunFacts] | None = None,
     ) -> list[dict[str, Any]]:
         """Run these agents at once; each result in the order given. One run's end never touches another."""
         results: list[dict[str, Any]] = [{} for _ in runs]
 
         async def run_one(index: int, run: Run) -> None:
-            results[index] = await self._caller.call(run, _request_for(run, participants, history))
+            facts = auto_facts.get(run.conversation_agent_id) if auto_facts is not None else None
+            results[index] = await self._caller.call(run, _request_for(run, participants, history, facts))
 
         async with anyio.create_task_group() as tg:
             for index, run in enumerate(runs):
@@ -186,13 +232,21 @@ class ChatEngine:
         return await wait_settled(self._runs.running(), self._runs.open_turns(), timeout)
 
     @asynccontextmanager
-    async def changing(self, affects: Callable[[Run], bool], conversation_id: str | None = None) -> AsyncIterator[None]:
-        """Around a data change: cancel the runs it `affects` (and, with `conversation_id`, every turn of that
-        conversation) and let them settle first; turns reading meanwhile read again after it."""
+    async def changing(
+        self,
+        affects: Callable[[Run], bool],
+        conversation_id: str | None = None,
+        kinds: tuple[TurnKind, ...] = ("turn", "retry", "auto"),
+    ) -> AsyncIterator[None]:
+        """Around a data change: cancel the runs it `affects` (and, with `conversation_id`, every turn of those
+        `kinds` in that conversation) and let them settle first; turns reading meanwhile read again after it."""
         async with self._changes.change():
-            for turn in self._runs.open_turns(conversation_id) if conversation_id is not None else []:
-                turn.cancel()  # runs it claims later start cancelled
+            whole = self._runs.open_turns(conversation_id) if conversation_id is not None else []
+            for turn in whole:
+                if turn.kind in kinds:
+                    turn.cancel()  # runs it claims later start cancelled
             cancelled: list[Run] = [run for run in self._runs.running() if affects(run)]
+            cancelled += [run for turn in whole if turn.kind in kinds for run in turn.runs if run not in cancelled]
             self._runs.cancel_runs(cancelled)
             # Runs only, not turns: a turn still reading waits for this change to end before it claims any.
             if not await wait_settled(cancelled, (), SETTLE_WAIT_SECONDS):
@@ -243,11 +297,27 @@ class _Changes:
             await self._idle.wait()
 
 
+def _start_turn(
+    ids: IdFactory, conversation_id: str, content: str
+) -> tuple[ChatSettings, MessageRecord, list[ParticipantRecord], list[MessageRecord]]:
+    """One unit of work (one thread hop before the first provider request): the mode, the saved message, the
+    participants and the history."""
+    settings = conversations.chat_settings(conversation_id)
+    return (settings, *turns.start_turn(ids, conversation_id, content))
+
+
+def _load_turn(conversation_id: str) -> tuple[ChatSettings, list[ParticipantRecord], list[MessageRecord]]:
+    return (conversations.chat_settings(conversation_id), *turns.load_turn(conversation_id))
+
+
 def _request_for(
-    run: Run, participants: list[ParticipantRecord], history: list[MessageRecord]
+    run: Run,
+    participants: list[ParticipantRecord],
+    history: list[MessageRecord],
+    auto_facts: AutoRunFacts | None = None,
 ) -> dict[str, Any] | ProviderError:
     try:
-        return build_agent_context(run.participant, participants, history, run.trigger_id).request
+        return build_agent_context(run.participant, participants, history, run.trigger_id, auto_facts).request
     except MissingLlmConfig:  # no config, or one whose provider this sidecar does not know
         missing = run.participant.llm_config is None
         return ProviderError("configuration", safe_message=NO_LLM_CONFIG if missing else None)

@@ -146,8 +146,11 @@ def describe_traits(behaviors: Mapping[str, int]) -> list[str]:
     return [describe_trait(t, behaviors[t]) for t in known + unknown]
 
 
-def build_system_prompt(target: ParticipantRecord, participants: list[ParticipantRecord]) -> str:
-    """The whole system prompt for `target`, sections separated by blank lines."""
+def build_system_prompt(
+    target: ParticipantRecord, participants: list[ParticipantRecord], auto_mode: bool = False
+) -> str:
+    """The whole system prompt for `target`, sections separated by blank lines; in an auto run it also explains
+    the conversation the agents keep going on their own."""
     others = _other_participants(target, participants)
     sections = [
         _identity_section(target, others),
@@ -156,6 +159,7 @@ def build_system_prompt(target: ParticipantRecord, participants: list[Participan
         _agent_instructions_section(target),
         _participants_section(others),
         _format_section(target, others),
+        _auto_mode_section(target, others) if auto_mode else "",
     ]
     return "\n\n".join(section for section in sections if section)
 
@@ -218,3 +222,17 @@ def _format_section(target: ParticipantRecord, others: list[ParticipantRecord]) 
             "and do not write messages for the user or the other agents.",
         ]
     )
+
+
+def _auto_mode_section(target: ParticipantRecord, others: list[ParticipantRecord]) -> str:
+    """Auto mode (CONTRACT §5b): the agents take turns on their own until nobody has anything to add."""
+    address = f'"@{others[0].agent_name}"' if others else '"@Name"'
+    lines = [
+        "This conversation is running in auto mode: the agents take turns speaking without waiting for the user.",
+        f"- To address another participant directly, write @ and their name, for example {address}; "
+        "that agent speaks next.",
+        "- When you have nothing useful to add, answer with exactly SKIP and nothing else; "
+        "when every agent skips, the conversation pauses for the user.",
+        f"- Speak only as {target.agent_name}: never write lines for the user or the other agents.",
+    ]
+    return "\n".join(lines)

@@ -19,6 +19,7 @@ from loguru import logger
 
 from sidecar.chat.events import COALESCE_SECONDS
 from sidecar.chat.runs import Run
+from sidecar.chat.speakers import could_become_skip, is_skip
 from sidecar.providers.base import Provider, ProviderError, StreamEnd
 from storage.db import Database
 from storage.ids import IdFactory
@@ -57,7 +58,7 @@ async def _consume(run: Run, receive: MemoryObjectReceiveStream[StreamItem], sav
         while True:
             now = anyio.current_time()
             wait = last_activity + timeout - now
-            if reply.pending:
+            if reply.pending and not _may_still_skip(run):
                 wait = min(wait, reply.last_flush + COALESCE_SECONDS - now)
             item: StreamItem | None = None
             with anyio.move_on_after(max(wait, 0)):
@@ -76,12 +77,20 @@ async def _consume(run: Run, receive: MemoryObjectReceiveStream[StreamItem], sav
             else:
                 last_activity = now
                 _take_text(run, item, now)
-            if reply.pending and now - reply.last_flush >= COALESCE_SECONDS:
+            if reply.pending and now - reply.last_flush >= COALESCE_SECONDS and not _may_still_skip(run):
                 await flush(run, saves)
     if not ended:  # a provider that stops without its final event: the stream was cut
         raise ProviderError("network")
     reply.pending += reply.stripper.finish()
+    if run.may_skip and not reply.text and is_skip(reply.pending):
+        reply.skipped, reply.pending = True, ""  # not a reply: the agent passes its turn
+        return
     await flush(run, saves)
+
+
+def _may_still_skip(run: Run) -> bool:
+    """In auto mode nothing is shown while the reply could still be exactly `SKIP`."""
+    return run.may_skip and not run.reply.text and could_become_skip(run.reply.pending)
 
 
 def _take_text(run: Run, delta: str, now: float) -> None:

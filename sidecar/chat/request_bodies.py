@@ -30,7 +30,11 @@ class Turn(Protocol):
 
 
 def build_request(
-    target: ParticipantRecord, system_prompt: str, messages: Sequence[Turn], sampling: Sampling
+    target: ParticipantRecord,
+    system_prompt: str,
+    messages: Sequence[Turn],
+    sampling: Sampling,
+    scene: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body posted to the provider as is (the SDK client adds only auth and headers)."""
     if target.llm_config is None:
@@ -42,5 +46,5 @@ def build_request(
     turns = [{"role": m.role, "content": m.content} for m in messages]
     if not turns and spec.requires_a_turn:
         turns = [{"role": "user", "content": OPENING_TURN}]
-    parts = RequestParts(target.model, system_prompt, turns, sampling, target.agent_name, target.role.name)
+    parts = RequestParts(target.model, system_prompt, turns, sampling, target.agent_name, target.role.name, scene)
     return spec.build_body(parts)

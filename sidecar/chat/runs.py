@@ -18,7 +18,9 @@ from sidecar.chat.echo import EchoPrefixStripper
 from sidecar.chat.events import AgentUpdates, Emit
 from storage.records import ParticipantRecord
 
-TurnKind = Literal["turn", "retry"]
+TurnKind = Literal["turn", "retry", "auto"]
+# Why a turn was cancelled; an auto run reports it as its stop reason.
+CancelReason = Literal["cancelled", "user_message", "shutdown"]
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Reply:
     last_flush: float = -math.inf
     usage: Any = None  # the provider's Usage, once reported
     stop_reason: str | None = None
+    skipped: bool = False  # an auto-mode answer of exactly `SKIP`: no reply row, a notice instead
 
 
 @dataclass(eq=False)
@@ -45,6 +48,7 @@ class Run:
     scope: anyio.CancelScope
     updates: AgentUpdates
     reply: Reply
+    may_skip: bool = False  # auto mode: `SKIP` is an answer, held back until the text says otherwise
     started: float = field(default_factory=anyio.current_time)
     settled: anyio.Event = field(default_factory=anyio.Event)
 
@@ -69,12 +73,17 @@ class Turn:
     trigger_id: str | None = None
     runs: list[Run] = field(default_factory=list)
     cancelled: bool = False
+    cancel_reason: CancelReason = "cancelled"
     started: bool = False  # its runs were claimed (or it had none to run): it owes an `all:complete`
     closed: anyio.Event = field(default_factory=anyio.Event)
+    pause: anyio.CancelScope | None = None  # an auto run's wait between speakers, cut short by a cancel
 
-    def cancel(self) -> int:
+    def cancel(self, reason: CancelReason = "cancelled") -> int:
         """Cancel every run, now and any added later; returns how many running runs this stopped."""
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled, self.cancel_reason = True, reason
+        if self.pause is not None:
+            self.pause.cancel()
         stopped = 0
         for run in self.runs:
             if not run.settled.is_set() and not run.scope.cancel_called:
@@ -92,36 +101,59 @@ class RunRegistry:
         self._turns: dict[str, list[Turn]] = {}
 
     def open_turn(self, conversation_id: str, kind: TurnKind, trigger_id: str | None = None) -> Turn:
-        turn = Turn(conversation_id, kind, trigger_id, cancelled=self._stopping())
+        turn = Turn(conversation_id, kind, trigger_id)
+        if self._stopping():
+            turn.cancel("shutdown")
         self._turns.setdefault(conversation_id, []).append(turn)
         return turn
 
-    def add_run(self, turn: Turn, participant: ParticipantRecord) -> Run:
+    def add_run(
+        self,
+        turn: Turn,
+        participant: ParticipantRecord,
+        reply_to_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> Run:
+        """Claim a run of `turn`; its reply answers `reply_to_id` (default: the turn's trigger), and its updates
+        carry `tags` (an auto run's `runId` and `round`)."""
         assert turn.trigger_id is not None, "a run answers a known trigger"
+        if self._stopping():
+            turn.cancel("shutdown")
         scope = anyio.CancelScope()
-        if turn.cancelled or self._stopping():
+        if turn.cancelled:
             scope.cancel()  # claimed already cancelled: it will start no provider call
         run = Run(  # no link back to its turn: a Turn ↔ Run cycle would wait for a full collection
             participant=participant,
-            trigger_id=turn.trigger_id,
+            trigger_id=reply_to_id or turn.trigger_id,
             scope=scope,
-            updates=AgentUpdates(self._emit, participant, turn.trigger_id),
+            updates=AgentUpdates(self._emit, participant, turn.trigger_id, tags),
             reply=Reply(EchoPrefixStripper(participant.agent_name)),
+            may_skip=turn.kind == "auto",
         )
         turn.runs.append(run)
         return run
 
     def close_turn(self, turn: Turn) -> bool:
-        """Forget a finished turn; True when no other agent of its trigger still runs (time for `all:complete`)."""
+        """Forget a finished turn; True when it is the last of its trigger to end (time for `all:complete`)."""
         turns = self._turns.get(turn.conversation_id, [])
         if turn in turns:
             turns.remove(turn)
         if not turns:
             self._turns.pop(turn.conversation_id, None)
         turn.closed.set()
+        # The last turn of a trigger to close sends it: a retry that ends while the turn it retries is still open
+        # leaves `all:complete` to that turn.
+        peers = self.open_turns(turn.conversation_id)
         return not any(
             run.trigger_id == turn.trigger_id and not run.settled.is_set() for run in self.runs(turn.conversation_id)
-        )
+        ) and not any(peer.started and peer.trigger_id == turn.trigger_id for peer in peers)
+
+    def trigger_peers(self, turn: Turn) -> list[Turn]:
+        """The other open turns answering the same trigger (retries of the turn's agents)."""
+        return [
+            peer for peer in self.open_turns(turn.conversation_id)
+            if peer is not turn and peer.trigger_id == turn.trigger_id
+        ]
 
     def open_turns(self, conversation_id: str | None = None) -> list[Turn]:
         if conversation_id is not None:
@@ -150,7 +182,7 @@ class RunRegistry:
 
     def cancel_all(self) -> None:
         for turn in self.open_turns():
-            turn.cancel()
+            turn.cancel("shutdown")
 
 
 async def wait_settled(runs: Iterable[Run], turns: Iterable[Turn], timeout: float) -> bool:

@@ -41,8 +41,13 @@ class Cancelled:
     pass
 
 
-Outcome = Completed | Failed | Cancelled
-_STATUS: dict[type, str] = {Completed: "complete", Failed: "error", Cancelled: "cancelled"}
+@dataclass(frozen=True)
+class Skipped:
+    """Auto mode: the agent answered exactly `SKIP`; a notice is saved instead of a reply."""
+
+
+Outcome = Completed | Failed | Cancelled | Skipped
+_STATUS: dict[type, str] = {Completed: "complete", Failed: "error", Cancelled: "cancelled", Skipped: "skipped"}
 
 
 class Settler:
@@ -86,7 +91,7 @@ class Settler:
     async def _settle(self, run: Run, outcome: Outcome) -> dict[str, Any]:
         reply = run.reply
         usage = usage_wire(run)
-        if not isinstance(outcome, Completed):
+        if not isinstance(outcome, Completed | Skipped):
             reply.pending += reply.stripper.finish()
             if reply.pending:
                 try:
@@ -102,6 +107,8 @@ class Settler:
                 )
             if isinstance(outcome, Failed):
                 notice_id = await self._save_notice(run, outcome.error)
+            elif isinstance(outcome, Skipped):
+                notice_id = await self._save_skip_notice(run)
         except Exception as exc:  # the rows went away with their conversation, or the database closed
             logger.bind(exc_type=type(exc).__name__, conversationId=run.conversation_id).warning(
                 "an agent's final state could not be saved"
@@ -128,6 +135,18 @@ class Settler:
         )
         return notice.id
 
+    async def _save_skip_notice(self, run: Run) -> str:
+        p = run.participant
+        notice = await self._db.run(
+            turns.add_system_message,
+            self._ids,
+            p.conversation_id,
+            f"{p.agent_name} skipped their turn",
+            run.trigger_id,
+            p.conversation_agent_id,
+        )
+        return notice.id
+
     async def _send_terminal(
         self, run: Run, outcome: Outcome, notice_id: str | None, usage: dict[str, Any]
     ) -> dict[str, Any]:
@@ -135,6 +154,9 @@ class Settler:
         if isinstance(outcome, Completed):
             fields: dict[str, Any] = {"messageId": reply.message_id, "usage": usage, "stopReason": reply.stop_reason}
             status = "complete"
+        elif isinstance(outcome, Skipped):
+            fields = {"messageId": notice_id}
+            status = "skipped"
         elif isinstance(outcome, Failed):
             error = outcome.error
             fields = {"error": error.safe_message, "errorType": error.error_type, "retryable": error.retryable}

@@ -1,4 +1,4 @@
-"""`processUserMessage`, `buildAgentContext`, `chat:cancel`, `chat:retryAgent`."""
+"""`processUserMessage`, `buildAgentContext`, `chat:cancel`, `chat:retryAgent`, `chat:startAuto`."""
 
 from __future__ import annotations
 
@@ -28,3 +28,8 @@ async def cancel(services: Services, params: dict[str, Any]) -> dict[str, int]:
 async def retry_agent(services: Services, params: dict[str, Any]) -> dict[str, Any]:
     chat = await services.chat_engine()
     return await chat.retry_agent(params["conversationId"], params["conversationAgentId"], params["userMessageId"])
+
+
+async def start_auto(services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    chat = await services.chat_engine()
+    return await chat.start_auto(params["conversationId"])

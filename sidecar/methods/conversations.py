@@ -21,7 +21,12 @@ async def create_conversation(services: Services, params: dict[str, Any]) -> dic
 
 
 async def update_conversation(services: Services, params: dict[str, Any]) -> dict[str, Any]:
-    return await services.db.run(repo.update_conversation, services.ids, params["id"], params)
+    current = await services.db.run(repo.get_conversation, params["id"])
+    if params.get("chatMode", current["chatMode"]) == current["chatMode"]:
+        return await services.db.run(repo.update_conversation, services.ids, params["id"], params)
+    # Switching the mode stops a running auto run (`cancelled`) first.
+    async with services.changing(lambda run: False, params["id"], kinds=("auto",)):
+        return await services.db.run(repo.update_conversation, services.ids, params["id"], params)
 
 
 async def delete_conversation(services: Services, params: dict[str, Any]) -> None:

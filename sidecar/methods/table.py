@@ -18,4 +18,5 @@ METHODS: dict[str, Handler] = {
     "buildAgentContext": chat.build_agent_context,
     "chat:cancel": chat.cancel,
     "chat:retryAgent": chat.retry_agent,
+    "chat:startAuto": chat.start_auto,
 }

@@ -14,8 +14,11 @@ from sidecar.services import Handler, Services
 
 DATA_MODULES = tuple(
     f"sidecar.methods.{name}"
-    for name in ("llm_configs", "roles", "personalities", "agents", "conversations", "conversation_agents", "messages")
-)
+    for name in (
+        "llm_configs", "roles", "personalities", "agents", "conversations", "conversation_agents", "messages",
+        "conversation_files",
+    )
+)  # fmt: skip
 
 
 def _on_first_call(module: str, function: str) -> Handler:
@@ -59,6 +62,8 @@ DATA_METHODS: dict[str, Handler] = {
     "conversations:create": _on_first_call("conversations", "create_conversation"),
     "conversations:update": _on_first_call("conversations", "update_conversation"),
     "conversations:delete": _on_first_call("conversations", "delete_conversation"),
+    "conversations:export": _on_first_call("conversation_files", "export_conversation"),
+    "conversations:import": _on_first_call("conversation_files", "import_conversation"),
     "conversationAgents:list": _on_first_call("conversation_agents", "list_conversation_agents"),
     "conversationAgents:add": _on_first_call("conversation_agents", "add_conversation_agent"),
     "conversationAgents:update": _on_first_call("conversation_agents", "update_conversation_agent"),
@@ -67,4 +72,8 @@ DATA_METHODS: dict[str, Handler] = {
     "messages:create": _on_first_call("messages", "create_message"),
     "messages:updateInclusion": _on_first_call("messages", "update_message_inclusion"),
     "messages:delete": _on_first_call("messages", "delete_message"),
+    "messages:update": _on_first_call("messages", "update_message"),
+    "messages:versions": _on_first_call("messages", "list_versions"),
+    "messages:selectVersion": _on_first_call("messages", "select_version"),
+    "messages:search": _on_first_call("messages", "search_messages"),
 }

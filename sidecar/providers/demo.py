@@ -1,9 +1,11 @@
 """The offline demo provider: a deterministic reply from the agent's name, role and the last user message.
 
-Models: ``demo`` (about 30 ms a word), ``demo-slow`` (about 300 ms a word), ``demo-error-<errorType>`` (fails as
-that error type after about 200 ms, retryable as the contract's table says). Any other model is a
-``configuration`` error. Usage is estimated in words: input = the words of the system prompt and every message,
-output = the words of the reply.
+Models: ``demo`` (about 30 ms a word), ``demo-slow`` (about 300 ms a word), ``demo-skip`` (always answers
+``SKIP``), ``demo-error-<errorType>`` (fails as that error type after about 200 ms, retryable as the contract's
+table says). Any other model is a ``configuration`` error. It quotes the last *user* message (never another
+agent's reply), addresses with ``@Name`` an agent that the answered message named, and in an auto run answers
+``SKIP`` once it has spoken twice in that run (the body's ``scene``). Usage is estimated in words: input = the
+words of the system prompt and every message, output = the words of the reply.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from sidecar.providers.base import ERROR_TYPES, ProviderError, ProviderSettings,
 from sidecar.providers.errors import classify_sdk_error
 from sidecar.providers.spec import ProviderSpec, RequestParts
 
-SECONDS_PER_WORD = {"demo": 0.03, "demo-slow": 0.3}
+SECONDS_PER_WORD = {"demo": 0.03, "demo-slow": 0.3, "demo-skip": 0.03}
+SKIP_MODEL = "demo-skip"  # always answers SKIP
+SPEAKS_PER_RUN = 2
 ERROR_DELAY_S = 0.2
 ERROR_PREFIX = "demo-error-"
 MIN_WORDS, MAX_WORDS = 20, 40
@@ -64,7 +68,14 @@ class DemoProvider:
             raise ProviderError("configuration")
         agent = body.get("agent") or {}
         messages = body.get("messages") or []
-        reply = demo_reply(str(agent.get("name", "")), str(agent.get("role", "")), _last_user_text(messages))
+        scene = body.get("scene") or {}
+        if model == SKIP_MODEL or scene.get("spokenInRun", 0) >= SPEAKS_PER_RUN:
+            reply = "SKIP"  # in an auto run, twice is enough: demo runs end with every agent skipping
+        else:
+            last_user = scene["lastUserMessage"] if "lastUserMessage" in scene else _last_user_text(messages)
+            reply = demo_reply(str(agent.get("name", "")), str(agent.get("role", "")), last_user)
+            if scene.get("address"):
+                reply = f"@{scene['address']}, {reply}"
         for i, word in enumerate(reply.split(" ")):
             await anyio.sleep(delay * self._time_scale)
             yield word if i == 0 else f" {word}"
@@ -93,9 +104,12 @@ def classify_error(exc: BaseException) -> ProviderError:
 
 
 def build_body(parts: RequestParts) -> dict[str, Any]:
-    """Not a real API: the agent's name and role travel in the body, and an empty history stays empty."""
+    """Not a real API: the agent's name and role and the scene travel in the body; an empty history stays empty."""
     agent = {"name": parts.agent_name, "role": parts.agent_role}
-    return {"model": parts.model, "agent": agent, "system": parts.system_prompt, "messages": parts.turns}
+    body = {"model": parts.model, "agent": agent, "system": parts.system_prompt, "messages": parts.turns}
+    if parts.scene is not None:
+        body["scene"] = parts.scene
+    return body
 
 
 SPEC = ProviderSpec(

@@ -30,6 +30,9 @@ class RequestParts:
     sampling: Sampling
     agent_name: str
     agent_role: str
+    # Facts about the conversation that a real API has no field for (only the demo provider reads them):
+    # `lastUserMessage`, `address` (an agent the answered message named with @Name), `spokenInRun`.
+    scene: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

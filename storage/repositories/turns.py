@@ -5,14 +5,23 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from peewee import JOIN
+from peewee import JOIN, fn
 
+from storage.errors import RowNotFound, RuleBroken
 from storage.ids import IdFactory
 from storage.models import Agent, ConversationAgent, LlmConfig, Message, Personality, Role
 from storage.records import LlmConfigRecord, MessageRecord, ParticipantRecord, PersonalityRecord, RoleRecord
 from storage.repositories._common import dump_json, load_json
 from storage.repositories.conversations import require_conversation
-from storage.repositories.messages import check_content, insert_message, to_record
+from storage.repositories.messages import (
+    CONVERSATION_ORDER,
+    activate,
+    check_content,
+    conversation_version_counts,
+    group_of,
+    insert_message,
+    to_record,
+)
 
 
 def load_participants(conversation_id: str) -> list[ParticipantRecord]:
@@ -23,13 +32,17 @@ def load_participants(conversation_id: str) -> list[ParticipantRecord]:
 
 
 def load_history(conversation_id: str) -> list[MessageRecord]:
+    """The conversation's rows in order, each reply as its active version (with its edited text)."""
     rows = Message._meta.database.execute_sql(_history_sql(), (conversation_id,))
+    counts = conversation_version_counts(conversation_id)
     return [
         MessageRecord(
-            id_, conv, ca, role, content, bool(included), status, reply_to, created, load_json(usage), stop_reason
+            id_, conv, ca, role, content, bool(included), status, reply_to, created, load_json(usage), stop_reason,
+            version, counts.get(version_of or id_, 1), version_of, edited_at,
         )
-        for id_, conv, ca, role, content, included, status, reply_to, created, usage, stop_reason in rows
-    ]
+        for (id_, conv, ca, role, content, included, status, reply_to, created, usage, stop_reason,
+             version, version_of, edited_at) in rows
+    ]  # fmt: skip
 
 
 def start_turn(
@@ -94,6 +107,9 @@ _HISTORY_COLUMNS = (
     Message.created_at,
     Message.usage,
     Message.stop_reason,
+    Message.version,
+    Message.version_of_id,
+    Message.edited_at,
 )
 _PARAM = "conversation id"
 
@@ -119,8 +135,8 @@ def _participants_sql() -> str:
 def _history_sql() -> str:
     query = (
         Message.select(*_HISTORY_COLUMNS)
-        .where(Message.conversation_id == _PARAM)
-        .order_by(Message.created_at, Message.id)
+        .where((Message.conversation_id == _PARAM) & Message.active)  # one version of each reply: the active one
+        .order_by(*CONVERSATION_ORDER)
     )
     return _single_param_sql(query)
 
@@ -177,9 +193,20 @@ def get_message(message_id: str) -> MessageRecord | None:
 
 
 def create_reply(
-    ids: IdFactory, conversation_id: str, conversation_agent_id: str, reply_to_id: str, content: str
+    ids: IdFactory,
+    conversation_id: str,
+    conversation_agent_id: str,
+    reply_to_id: str,
+    content: str,
+    version_of: str | None = None,
 ) -> MessageRecord:
-    """The agent's row, made when its first text arrives; `streaming` until `finish_reply`."""
+    """The agent's row, made when its first text arrives; `streaming` until `finish_reply`.
+
+    With `version_of` (the id of any version of the reply it re-does), the row joins that reply's versions as
+    version n+1, inactive: the active version stays shown until the engine calls `activate_version`.
+    """
+    if version_of is not None:
+        return _create_version(ids, conversation_id, conversation_agent_id, reply_to_id, content, version_of)
     row = insert_message(
         ids,
         conversation_id,
@@ -274,3 +301,62 @@ def delete_turn_rows(conversation_agent_id: str, reply_to_id: str) -> None:
 def mark_interrupted() -> int:
     """Rows left `streaming` by a process that died mid-reply; returns how many were marked."""
     return Message.update(status="interrupted").where(Message.status == "streaming").execute()
+
+
+# --- versions (CONTRACT §5d) ------------------------------------------------------------------------------------
+
+
+def _create_version(
+    ids: IdFactory, conversation_id: str, conversation_agent_id: str, reply_to_id: str, content: str, version_of: str
+) -> MessageRecord:
+    with Message._meta.database.atomic():
+        base = Message.get_or_none((Message.id == version_of) & (Message.conversation_id == conversation_id))
+        if base is None:
+            raise RowNotFound("The reply to make a new version of was not found", id=version_of)
+        if base.role != "agent" or base.conversation_agent_id != conversation_agent_id:
+            raise RuleBroken("A new version must re-do a reply of the same agent", id=version_of)
+        group = group_of(base)
+        members = (Message.version_of_id == group) | (Message.id == group)
+        newest = Message.select(fn.MAX(Message.version)).where(members).scalar() or 0
+        # A version takes its reply's place in the conversation: it shares the group's createdAt, and the conversation
+        # order (messages.CONVERSATION_ORDER) puts a group's versions where its first version is.
+        row = Message.create(
+            id=ids.new_id(),
+            conversation_id=conversation_id,
+            conversation_agent_id=conversation_agent_id,
+            role="agent",
+            content=content,
+            reply_to_id=reply_to_id,
+            status="streaming",
+            created_at=base.created_at,
+            version_of_id=group,
+            version=newest + 1,
+            active=False,
+        )
+        return to_record(row)
+
+
+def activate_version(message_id: str) -> MessageRecord:
+    """Make this version the active one of its reply (the others inactive), in one transaction.
+
+    A user or system row → RuleBroken; a version still `streaming` → RowBusy; an unknown id → RowNotFound.
+    """
+    return to_record(activate(message_id))
+
+
+def active_reply(conversation_agent_id: str, reply_to_id: str) -> MessageRecord | None:
+    """That agent's active, complete reply to that trigger (what a regenerate re-does), or None."""
+    row = (
+        Message.select()
+        .where(
+            (Message.conversation_agent_id == conversation_agent_id)
+            & (Message.reply_to_id == reply_to_id)
+            & (Message.role == "agent")
+            & Message.active
+            & (Message.status == "complete")
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .first()
+    )
+    return None if row is None else to_record(row)
+

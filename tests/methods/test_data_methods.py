@@ -52,6 +52,12 @@ def test_the_table_holds_every_data_method_of_the_contract() -> None:
         "messages:create",
         "messages:updateInclusion",
         "messages:delete",
+        "messages:update",
+        "messages:versions",
+        "messages:selectVersion",
+        "messages:search",
+        "conversations:export",
+        "conversations:import",
     }
     assert set(DATA_METHODS) == crud | extra
 
@@ -210,6 +216,7 @@ async def test_conversations_default_and_list_newest_first(services: Services, c
         "id": first["id"],
         "title": "New Conversation",
         "chatMode": "manual",
+        "autoSettings": {"maxMessages": 12, "delayMs": 0, "style": "sequential"},
         "createdAt": ISO_START,
         "updatedAt": ISO_START,
     }
@@ -289,6 +296,10 @@ async def test_messages_are_created_listed_paged_and_toggled(services: Services)
         "createdAt": ISO_START,
         "usage": None,
         "stopReason": None,
+        "version": None,
+        "versionCount": None,
+        "active": True,
+        "editedAt": None,
     }
     note = await call(
         services, "messages:create", {"conversationId": cid, "role": "system", "content": "Note", "included": False}

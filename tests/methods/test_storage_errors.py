@@ -8,7 +8,15 @@ import pytest
 
 from sidecar.errors import SidecarError, from_storage_error
 from storage import errors as storage_errors
-from storage.errors import InvalidValue, RowConflict, RowNotFound, RuleBroken, StorageError
+from storage.errors import (
+    FeatureMissing,
+    InvalidValue,
+    RowBusy,
+    RowConflict,
+    RowNotFound,
+    RuleBroken,
+    StorageError,
+)
 
 
 @pytest.mark.parametrize(
@@ -23,6 +31,10 @@ from storage.errors import InvalidValue, RowConflict, RowNotFound, RuleBroken, S
          "This agent is already in the conversation", {"kind": "conflict", "field": "agentId"}),
         (RuleBroken("Content must not be empty or only whitespace", field="content"), -32012,
          "Content must not be empty or only whitespace", {"kind": "validation", "field": "content"}),
+        (RowBusy("The message is still being written", id="m1"), -32014, "The message is still being written",
+         {"kind": "busy", "id": "m1"}),
+        (FeatureMissing("Search is not available", feature="fts5"), -32015, "Search is not available",
+         {"kind": "unavailable", "feature": "fts5"}),
     ],
 )  # fmt: skip
 def test_each_storage_error_becomes_the_wire_error_the_client_always_saw(
@@ -38,7 +50,9 @@ def _all_subclasses(cls: type[StorageError]) -> list[type[StorageError]]:
 
 def test_every_storage_error_class_has_a_wire_meaning() -> None:
     defined = [cls for cls in _all_subclasses(StorageError) if cls.__module__ == storage_errors.__name__]
-    assert sorted(cls.__name__ for cls in defined) == ["InvalidValue", "RowConflict", "RowNotFound", "RuleBroken"]
+    assert sorted(cls.__name__ for cls in defined) == [
+        "FeatureMissing", "InvalidValue", "RowBusy", "RowConflict", "RowNotFound", "RuleBroken"
+    ]  # fmt: skip
     for cls in defined:
         sample = cls("field", "reason") if cls is InvalidValue else cls("Something went wrong", id="x")
         assert isinstance(from_storage_error(sample), SidecarError)

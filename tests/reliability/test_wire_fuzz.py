@@ -40,10 +40,17 @@ def _frame(message: Any) -> bytes:
     return json.dumps(message, ensure_ascii=True).encode("ascii")
 
 
+def _database_open(sidecar: Sidecar) -> None:
+    """Wait until the database file exists. The sidecar opens it in the background after start-up, and a session
+    that ends first rightly leaves no file at all; `integrity_check` must not depend on which came first."""
+    assert isinstance(sidecar.call("conversations:list"), list)
+
+
 def _finish(sidecar: Sidecar, expected: Counter[str], optional: Counter[str] | None = None) -> list[Any]:
     """End the session by stdin EOF and check the whole of stdout: each expected id answered exactly that often
     (plus at most its `optional` count: invalid requests whose id could be read may be answered with it)."""
     assert sidecar.proc.poll() is None, "the sidecar died during fuzzing"
+    _database_open(sidecar)
     assert sidecar.stop() == 0
     messages = parse_stdout(bytes(sidecar.stdout_bytes), sidecar.framing)
     answered = responses_by_id(messages)
@@ -299,6 +306,7 @@ def test_an_initialize_naming_a_process_id_beyond_pid_t_is_answered_and_ends_the
     """Found by fuzzing: such a pid crashed the parent watch (exit code 1, no answer). No such process can exist,
     so the parent counts as gone: the contract's clean exit with code 0."""
     sidecar = spawn_sidecar()
-    assert sidecar.call("initialize", {"processId": 2**63})["protocolVersion"] == "1"
+    _database_open(sidecar)  # the session ends on its own right after initialize: the file must exist by then
+    assert sidecar.call("initialize", {"processId": 2**63})["serverInfo"]["name"] == "chat-sidecar"
     assert sidecar.wait_exit() == 0
     assert integrity_check(sidecar.data_dir) == "ok"

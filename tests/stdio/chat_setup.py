@@ -17,7 +17,7 @@ from tests.fake_provider import FakeProvider
 from tests.sidecar_client import Sidecar
 
 API_KEY = "sk-test-CANARY-7f3a9c"  # searched for in every wire output: it must never come back
-TERMINAL = frozenset({"complete", "error", "cancelled"})
+TERMINAL = frozenset({"complete", "error", "cancelled", "skipped"})
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from storage.db import DB_FILE_NAME, open_sqlite
 from storage.ids import IdFactory
 from storage.migrations import LATEST_VERSION, SchemaTooNewError, apply_migrations, schema_version
 from storage.models import MODELS
-from storage.repositories import llm_configs, messages, turns
+from storage.repositories import llm_configs, messages, search, turns
 from storage.setup import open_database
 
 
@@ -20,7 +20,7 @@ def _columns(sqlite: object, table: str) -> list[str]:
 
 def test_a_new_file_gets_every_step_and_every_model_matches_its_table(tmp_path: Path) -> None:
     sqlite = open_sqlite(tmp_path / "new.sqlite3")
-    assert apply_migrations(sqlite) == LATEST_VERSION == 3
+    assert apply_migrations(sqlite) == LATEST_VERSION == 5
     for model in MODELS:
         assert _columns(sqlite, model._meta.table_name) == [f.column_name for f in model._meta.sorted_fields]
     sqlite.close()
@@ -132,3 +132,46 @@ def test_a_failing_step_leaves_the_file_at_its_old_version(tmp_path: Path) -> No
     assert schema_version(sqlite) == 1
     assert "about_conversation_agent_id" not in _columns(sqlite, "messages")
     sqlite.close()
+
+
+def _version_4_file(sqlite: object) -> None:
+    """A step-4 file with rows of every kind, two replies of one agent to one message, and a reply left streaming."""
+    _version_2_file(sqlite)
+    assert apply_migrations(sqlite, up_to=4) == 4  # type: ignore[arg-type]
+    sqlite.execute_sql(  # type: ignore[attr-defined]
+        "INSERT INTO messages (id, conversation_id, conversation_agent_id, role, content, included, status,"
+        " reply_to_id, created_at, stop_reason) VALUES"
+        " ('m5', 'c1', 'ca1', 'agent', 'Hi again, separately', 1, 'complete', 'm1', 1004, 'end'),"
+        " ('m6', 'c1', 'ca1', 'agent', 'Cut off mid', 1, 'streaming', 'm1', 1005, NULL)"
+    )
+
+
+def test_a_database_made_by_migration_4_gets_versions_and_a_search_index_with_every_row_kept(tmp_path: Path) -> None:
+    old = open_sqlite(tmp_path / DB_FILE_NAME)
+    _version_4_file(old)
+    columns = _columns(old, "messages")
+    before = _rows(old, "messages", columns)
+    old.close()
+
+    db = open_database(tmp_path, IdFactory())
+    try:
+        assert schema_version(db.sqlite) == LATEST_VERSION
+        after = _rows(db.sqlite, "messages", columns)
+        assert [row[:6] for row in after] == [row[:6] for row in before]  # id .. included: untouched
+        statuses = [row[columns.index("status")] for row in after]
+        assert statuses == ["complete", "complete", "complete", "cancelled", "complete", "interrupted"]
+        assert _rows(db.sqlite, "messages", ["version_of_id", "version", "active", "edited_at"]) == [
+            (None, 1, 1, None)
+        ] * 6
+        listed = messages.list_messages("c1")
+        replies = [(m["id"], m["version"], m["versionCount"]) for m in listed if m["role"] == "agent"]
+        assert replies == [("m2", 1, 1), ("m4", 1, 1), ("m5", 1, 1), ("m6", 1, 1)]  # never taken for versions
+        assert [(m["version"], m["editedAt"]) for m in listed if m["role"] != "agent"] == [(None, None)] * 2
+        assert [m.content for m in turns.load_history("c1")] == [row[4] for row in before]
+        # The index holds every row from before, the one interrupted at start-up included.
+        found = {hit["message"]["id"] for word in ("hello", "hi", "oops", "half", "cut") for hit in
+                 search.search_messages(word)}  # fmt: skip
+        assert found == {"m1", "m2", "m3", "m4", "m5", "m6"}
+        db.sqlite.execute_sql("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        db.close()

@@ -112,7 +112,7 @@ def test_every_row_shape_forbids_properties_the_contract_does_not_list(name: str
 
 def test_the_error_components_are_exactly_the_contract_codes() -> None:
     codes = {error["code"] for error in OPENRPC["components"]["errors"].values()}
-    assert codes == {-32010, -32011, -32012, -32013, -32014, -32602, -32800}
+    assert codes == {-32010, -32011, -32012, -32013, -32014, -32015, -32602, -32800}
 
 
 @pytest.mark.parametrize(
@@ -126,6 +126,7 @@ def test_the_error_components_are_exactly_the_contract_codes() -> None:
         ("Busy", errors.Busy),
         ("ShuttingDown", errors.ShuttingDown),
         ("RequestCancelled", errors.RequestCancelled),
+        ("Unavailable", errors.Unavailable),
     ],
 )
 def test_each_error_component_matches_the_exception_the_sidecar_raises(
@@ -157,7 +158,7 @@ def test_the_notifications_document_is_a_valid_draft_2020_12_schema() -> None:
     Draft202012Validator.check_schema(NOTIFICATIONS)
     for ref in _refs(NOTIFICATIONS):
         _resolve(NOTIFICATIONS, ref)
-    assert set(NOTIFICATIONS["x-methods"]) == {"agent:update", "all:complete"}
+    assert set(NOTIFICATIONS["x-methods"]) == {"agent:update", "all:complete", "auto:state"}
 
 
 def test_both_documents_agree_on_the_error_types() -> None:

@@ -180,6 +180,12 @@ REJECTED = [
     ("personalities:update", {"id": "p1", "behaviors": {"humor": -1}}, "behaviors.humor", "must be between 0 and 100"),
     ("messages:list", {"conversationId": "v1", "limit": 0}, "limit", "must be between 1 and 1000"),
     ("messages:list", {"conversationId": "v1", "limit": 1001}, "limit", "must be between 1 and 1000"),
+    ("messages:list", {"conversationId": "v1", "allVersions": "yes"}, "allVersions", "must be a boolean"),
+    ("messages:search", {"query": "x" * 10_001}, "query", "must be at most 10000 characters"),
+    ("messages:search", {"query": "x", "limit": 0}, "limit", "must be between 1 and 200"),
+    ("messages:update", {"id": "m1"}, "content", "is required"),
+    ("conversations:export", {"id": "v1", "format": "pdf"}, "format", "must be one of: json, markdown"),
+    ("conversations:import", {"content": 5}, "content", "must be a string"),
     (
         "conversationAgents:add",
         {"conversationId": "v", "agentId": "a", "displayOrder": -1},
@@ -191,7 +197,7 @@ REJECTED = [
     ("llmConfigs:update", {"id": "c1", "maxConcurrency": 33}, "maxConcurrency", "must be between 1 and 32"),
     # enum
     ("llmConfigs:create", {**LLM, "provider": "gemini"}, "provider", "must be one of: openai, anthropic, demo"),
-    ("conversations:create", {"chatMode": "parallel"}, "chatMode", "must be one of: manual, round-robin"),
+    ("conversations:create", {"chatMode": "parallel"}, "chatMode", "must be one of: manual, round-robin, auto"),
     (
         "processUserMessage",
         {"conversationId": "v1", "content": "hi", "onBusy": "queue"},
@@ -302,7 +308,9 @@ def test_method_names_list_every_contract_method_including_client_notifications(
         "initialize", "ping", "shutdown", "exit", "$/cancelRequest", "llmConfigs:setApiKey",
         "conversationAgents:list", "conversationAgents:add", "conversationAgents:update", "conversationAgents:remove",
         "messages:list", "messages:create", "messages:updateInclusion", "messages:delete",
-        "processUserMessage", "buildAgentContext", "chat:cancel", "chat:retryAgent",
+        "messages:update", "messages:versions", "messages:selectVersion", "messages:search",
+        "conversations:export", "conversations:import",
+        "processUserMessage", "buildAgentContext", "chat:cancel", "chat:retryAgent", "chat:startAuto",
     }  # fmt: skip
     assert names == expected
 
@@ -312,8 +320,10 @@ def test_method_names_list_every_contract_method_including_client_notifications(
 MESSAGE = {
     "id": "m1", "conversationId": "v1", "conversationAgentId": None, "role": "user", "content": "Hi",
     "included": True, "status": "complete", "replyToId": None, "createdAt": TS, "stopReason": None,
+    "version": None, "versionCount": None, "active": True, "editedAt": None,
 }  # fmt: skip
-REPLY = {**MESSAGE, "id": "m2", "role": "agent", "conversationAgentId": "ca1", "replyToId": "m1"}
+REPLY = {**MESSAGE, "id": "m2", "role": "agent", "conversationAgentId": "ca1", "replyToId": "m1", "version": 1,
+         "versionCount": 1}  # fmt: skip
 AGENT_ROW = {
     **AGENT, "id": "a1", "systemPrompt": None, "personalityBehaviors": None, "temperature": None, "maxTokens": None,
     "topP": None, "timeoutMs": 60000, "createdAt": TS, "updatedAt": TS,
@@ -338,6 +348,7 @@ GOOD_RESULTS = [
     ("agents:create", AGENT_ROW),
     ("agents:update", {k: v for k, v in AGENT_ROW.items() if v is not None}),
     ("conversations:list", [{"id": "v1", "title": "New Conversation", "chatMode": "manual", "createdAt": TS,
+                             "autoSettings": {"maxMessages": 12, "delayMs": 0, "style": "sequential"},
                              "updatedAt": TS}]),
     ("conversationAgents:add", {"id": "ca1", "conversationId": "v1", "agentId": "a1", "agentName": "Ada",
                                 "enabled": True, "displayOrder": 0, "color": "--agent-1", "addedAt": TS}),
@@ -345,6 +356,11 @@ GOOD_RESULTS = [
     ("messages:list", [{**REPLY, "stopReason": "max_tokens"}, {**REPLY, "stopReason": "content_filter"},
                        {**REPLY, "status": "streaming"}, {**REPLY, "status": "cancelled"}]),
     ("messages:updateInclusion", {**MESSAGE, "included": False, "usage": None}),
+    ("messages:versions", [{**REPLY, "versionCount": 2, "active": False}, {**REPLY, "version": 2, "versionCount": 2}]),
+    ("messages:update", {**MESSAGE, "editedAt": TS}),
+    ("messages:search", [{"message": REPLY, "conversationTitle": "Plans", "snippet": "…a hit…",
+                          "highlights": [{"start": 1, "end": 4}]}]),
+    ("conversations:export", {"filename": "Plans.md", "mimeType": "text/markdown", "content": "# Plans\n"}),
     ("processUserMessage", {"userMessageId": "m1", "totalAgents": 1, "successfulAgents": 1, "failedAgents": 0,
                             "cancelledAgents": 0, "totalDurationMs": 1250, "agentResults": [AGENT_RESULT]}),
     ("chat:retryAgent", {**AGENT_RESULT, "status": "error", "messageId": "m3", "error": "The key was refused.",
@@ -377,9 +393,15 @@ BAD_RESULTS = [
     ("messages:list", [{**MESSAGE, "stopReason": "end"}]),
     ("messages:list", [{**REPLY, "stopReason": "length"}]),
     ("conversations:get", {"id": "v1", "title": "t", "chatMode": "manual", "createdAt": "2026-11-26T08:00:00Z",
+                           "autoSettings": {"maxMessages": 12, "delayMs": 0, "style": "sequential"},
                            "updatedAt": TS}),
     ("messages:list", [{**MESSAGE, "role": "agent"}]),
     ("messages:list", [{**MESSAGE, "conversationAgentId": "ca1"}]),
+    ("messages:list", [{**MESSAGE, "version": 1, "versionCount": 1}]),
+    ("messages:list", [{**MESSAGE, "active": False}]),
+    ("messages:list", [{**REPLY, "version": None}]),
+    ("messages:list", [{k: v for k, v in REPLY.items() if k != "editedAt"}]),
+    ("messages:search", [{"message": REPLY, "conversationTitle": "Plans", "snippet": "<mark>hit</mark>"}]),
     ("agents:get", {**AGENT_ROW, "durationMs": 1.5}),
     ("chat:retryAgent", {**AGENT_RESULT, "status": "error"}),
     ("chat:retryAgent", {**AGENT_RESULT, "durationMs": 12.5}),

@@ -1,0 +1,225 @@
+"""Auto mode (CONTRACT §5b): agents keep the conversation going on their own until a stop rule fires.
+
+`sequential`: one speaker at a time, in rotation after the last agent that spoke, each seeing everything said
+before it; an agent named as `@Name` in the latest message moves to the front. `rounds`: each round every enabled
+agent answers at once, on what was said before the round. Every speaker turn is a run of the auto run's one
+`Turn`, so every cancel finds it; the run ends with a saved notice, `auto:state`, and one `all:complete`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from loguru import logger
+
+from sidecar.chat.context import AutoRunFacts
+from sidecar.chat.events import Emit
+from sidecar.chat.runs import Run, RunRegistry, Turn
+from sidecar.chat.speakers import in_order, last_speaker, mentioned, promote, rotation
+from storage.db import Database
+from storage.ids import IdFactory
+from storage.records import ChatSettings, MessageRecord, ParticipantRecord
+from storage.repositories import turns
+
+STARTED_NOTICE = "Auto mode started"
+STOP_WORDS = {
+    "all_skipped": "every agent skipped their turn",
+    "max_messages": "the message limit was reached",
+    "error": "an agent failed",
+    "cancelled": "it was stopped",
+    "user_message": "a new message was sent",
+    "shutdown": "the app is shutting down",
+    "context_full": "the conversation no longer fits in the agents' context",
+}
+NOTICE_SECONDS = 0.5  # saving the stop notice at shutdown is bounded: the database is about to close
+
+# Runs these claimed speaker turns at once on that history (`facts` by conversation agent id); their results.
+RunAgents = Callable[
+    [list[Run], list[ParticipantRecord], list[MessageRecord], dict[str, AutoRunFacts]], Awaitable[list[dict[str, Any]]]
+]
+
+
+@dataclass
+class _Progress:
+    run_id: str
+    rounds: int = 1
+    replies: int = 0
+    results: list[dict[str, Any]] = field(default_factory=list)
+    spoken: dict[str, int] = field(default_factory=dict)  # conversation agent id → speaker turns taken
+    stop_reason: str | None = None
+
+
+class AutoRunner:
+    def __init__(self, db: Database, ids: IdFactory, emit: Emit, runs: RunRegistry, run_agents: RunAgents) -> None:
+        self._db = db
+        self._ids = ids
+        self._emit = emit
+        self._runs = runs
+        self._run_agents = run_agents
+
+    async def run(self, turn: Turn, settings: ChatSettings, notice_saved: bool = False) -> dict[str, Any]:
+        """Run until a stop rule fires; returns the `auto` part of the result and every speaker turn's result.
+
+        `notice_saved`: the "Auto mode started" row is already there (`chat:startAuto` starts from it).
+        """
+        progress = _Progress(run_id=self._ids.next()[0])
+        try:
+            if not notice_saved:
+                await self._db.run(
+                    turns.add_system_message, self._ids, turn.conversation_id, STARTED_NOTICE, turn.trigger_id, None
+                )
+            await self._state(turn, progress, "running")
+            if settings.style == "rounds":
+                await self._rounds(turn, settings, progress)
+            else:
+                await self._sequential(turn, settings, progress)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._stop(turn, progress)
+        return {
+            "results": progress.results,
+            "auto": {
+                "runId": progress.run_id,
+                "rounds": progress.rounds,
+                "replies": progress.replies,
+                "stopReason": progress.stop_reason,
+            },
+        }
+
+    async def _sequential(self, turn: Turn, settings: ChatSettings, progress: _Progress) -> None:
+        """One speaker at a time, each seeing everything said before it: the next enabled agent after the one
+        that spoke last, unless the latest message names agents with `@Name` (the first named goes first). A
+        round ends once every enabled agent has spoken in it."""
+        previous: str | None = None  # the conversation agent that spoke last in this run
+        spoke: set[str] = set()
+        skipped: set[str] = set()
+        while progress.stop_reason is None:
+            if previous is not None and not await self._pause(turn, settings, progress):
+                return
+            participants, history = await self._db.run(turns.load_turn, turn.conversation_id)
+            enabled = in_order(participants)
+            if not enabled:
+                progress.stop_reason = turn.cancel_reason if turn.cancelled else "cancelled"
+                return
+            queue = rotation(enabled, previous if previous is not None else last_speaker(history))
+            latest = _latest(history)
+            if latest is not None:
+                queue = promote(queue, mentioned(enabled, latest.content, latest.conversation_agent_id))
+            speaker = queue[0]
+            [result] = await self._speak(turn, [speaker], participants, history, latest, progress)
+            self._take(result, turn, settings, progress)
+            previous = speaker.conversation_agent_id
+            spoke.add(previous)
+            if result["status"] == "skipped":
+                skipped.add(previous)
+            else:
+                skipped.discard(previous)
+            current = {p.conversation_agent_id for p in enabled}
+            if progress.stop_reason is None and current <= spoke:
+                self._end_round(current, skipped, progress)
+                spoke, skipped = set(), set()
+
+    async def _rounds(self, turn: Turn, settings: ChatSettings, progress: _Progress) -> None:
+        """Each round every enabled agent at once, on what was said before the round."""
+        first = True
+        while progress.stop_reason is None:
+            if not first and not await self._pause(turn, settings, progress):
+                return
+            first = False
+            participants, history = await self._db.run(turns.load_turn, turn.conversation_id)
+            speakers = in_order(participants)
+            if not speakers:
+                progress.stop_reason = turn.cancel_reason if turn.cancelled else "cancelled"
+                return
+            results = await self._speak(turn, speakers, participants, history, _latest(history), progress)
+            for result in results:
+                self._take(result, turn, settings, progress)
+            if progress.stop_reason is None:
+                skipped = {r["conversationAgentId"] for r in results if r["status"] == "skipped"}
+                self._end_round({p.conversation_agent_id for p in speakers}, skipped, progress)
+
+    async def _speak(
+        self,
+        turn: Turn,
+        speakers: list[ParticipantRecord],
+        participants: list[ParticipantRecord],
+        history: list[MessageRecord],
+        latest: MessageRecord | None,
+        progress: _Progress,
+    ) -> list[dict[str, Any]]:
+        tags = {"runId": progress.run_id, "round": progress.rounds}
+        reply_to = latest.id if latest is not None else turn.trigger_id
+        runs = [self._runs.add_run(turn, p, reply_to, tags) for p in speakers]  # claimed in one step
+        facts: dict[str, AutoRunFacts] = {}
+        for p in speakers:
+            spoken = progress.spoken.get(p.conversation_agent_id, 0)
+            facts[p.conversation_agent_id] = AutoRunFacts(spoken)
+            progress.spoken[p.conversation_agent_id] = spoken + 1
+        return await self._run_agents(runs, participants, history, facts)
+
+    def _take(self, result: dict[str, Any], turn: Turn, settings: ChatSettings, progress: _Progress) -> None:
+        """Count one speaker turn and apply the stop rules it can fire (the first that fires wins)."""
+        progress.results.append(result)
+        if result["status"] == "complete":
+            progress.replies += 1
+        if progress.stop_reason is not None:
+            return
+        if turn.cancelled:
+            progress.stop_reason = turn.cancel_reason
+        elif result["status"] == "error":
+            progress.stop_reason = "error"
+        elif progress.replies >= settings.max_messages:
+            progress.stop_reason = "max_messages"
+
+    def _end_round(self, enabled: set[str], skipped: set[str], progress: _Progress) -> None:
+        if enabled <= skipped:
+            progress.stop_reason = "all_skipped"
+        else:
+            progress.rounds += 1
+
+    async def _pause(self, turn: Turn, settings: ChatSettings, progress: _Progress) -> bool:
+        """`delayMs` between speakers or rounds; a stop during the wait takes effect at once. False: stopped."""
+        if settings.delay_ms > 0 and not turn.cancelled:
+            with anyio.CancelScope() as pause:
+                turn.pause = pause
+                try:
+                    await anyio.sleep(settings.delay_ms / 1000)
+                finally:
+                    turn.pause = None
+        if turn.cancelled:
+            progress.stop_reason = turn.cancel_reason
+            return False
+        return True
+
+    async def _state(self, turn: Turn, progress: _Progress, state: str) -> None:
+        params: dict[str, Any] = {
+            "conversationId": turn.conversation_id,
+            "runId": progress.run_id,
+            "state": state,
+            "replies": progress.replies,
+        }
+        if state == "stopped":
+            params["reason"] = progress.stop_reason
+        await self._emit("auto:state", params)
+
+    async def _stop(self, turn: Turn, progress: _Progress) -> None:
+        if progress.stop_reason is None:  # the request itself was cancelled, or a bug of ours ended the loop
+            progress.stop_reason = turn.cancel_reason if turn.cancelled else "cancelled"
+        notice = f"Auto mode stopped: {STOP_WORDS[progress.stop_reason]}"
+        with anyio.move_on_after(NOTICE_SECONDS):
+            try:
+                await self._db.run(turns.add_system_message, self._ids, turn.conversation_id, notice, None, None)
+            except Exception as exc:  # its conversation was deleted, or the database closed at shutdown
+                logger.bind(exc_type=type(exc).__name__).warning("the auto-mode stop notice could not be saved")
+        await self._state(turn, progress, "stopped")
+
+
+def _latest(history: list[MessageRecord]) -> MessageRecord | None:
+    """The message a speaker answers: the newest settled user or agent row (its reply's `replyToId`)."""
+    for row in reversed(history):
+        if row.status == "complete" and row.role != "system":
+            return row
+    return None
