@@ -85,7 +85,10 @@ class ChatEngine:
             if settings.mode == "auto":
                 return await self._auto_run(turn, settings, started)
             speakers = [round_robin_next(enabled, history)] if settings.mode == "round-robin" else enabled
-            runs = [self._runs.add_run(turn, p) for p in speakers]  # claimed in one step, no await between
+            earlier_replies = _active_replies(history, trigger.id)  # a re-run trigger: new versions of these
+            runs = [  # claimed in one step, no await between
+                self._runs.add_run(turn, p, version_of=earlier_replies.get(p.conversation_agent_id)) for p in speakers
+            ]
             turn.started = True
             results = await self._run_all(runs, participants, history)
             # A retry of one of its agents still running: the turn ends (all:complete, then its answer) after it.
@@ -122,13 +125,35 @@ class ChatEngine:
         result["auto"] = outcome["auto"]
         return result
 
+    async def regenerate(
+        self, conversation_id: str, conversation_agent_id: str, user_message_id: str
+    ) -> dict[str, Any]:
+        """`chat:regenerate`: that agent again on that turn's snapshot; a reply that completes becomes the
+        active version n+1, a failed or cancelled one leaves the active version as it was."""
+        trigger = await self._trigger(conversation_id, user_message_id)
+        target, previous = await self._read_retry(conversation_id, conversation_agent_id, trigger.id)
+        if previous is None:
+            raise Conflict("That agent has no complete reply to this message to regenerate (use chat:retryAgent)")
+        if self._runs.agent_is_running(conversation_id, target.conversation_agent_id):
+            raise Busy("That agent is still answering in this conversation")
+        turn = self._runs.open_turn(conversation_id, "regenerate", trigger.id)
+        run = self._runs.add_run(turn, target, version_of=previous.id)  # claimed right after the checks
+        turn.started = True
+        try:
+            participants, history = await self._db.run(turns.load_turn, conversation_id)
+            if not any(row.id == trigger.id for row in history):
+                turn.cancel()  # its trigger was deleted just before the claim: the run ends cancelled
+            return (await self._run_all([run], participants, history))[0]
+        finally:
+            await self._close_turn(turn)
+
     async def retry_agent(
         self, conversation_id: str, conversation_agent_id: str, user_message_id: str
     ) -> dict[str, Any]:
         trigger = await self._trigger(conversation_id, user_message_id)
         target, previous = await self._read_retry(conversation_id, conversation_agent_id, trigger.id)
-        if previous is not None and previous.status == "complete":
-            raise Conflict("That agent already answered this message")
+        if previous is not None:
+            raise Conflict("That agent already answered this message (use chat:regenerate)")
         if self._runs.agent_is_running(conversation_id, target.conversation_agent_id):
             raise Busy("That agent is still answering in this conversation")
         turn = self._runs.open_turn(conversation_id, "retry", trigger.id)
@@ -147,13 +172,14 @@ class ChatEngine:
     async def _read_retry(
         self, conversation_id: str, conversation_agent_id: str, trigger_id: str
     ) -> tuple[ParticipantRecord, MessageRecord | None]:
-        """The agent and its last reply to the trigger, read after every data change that started before."""
+        """The agent and its active complete reply to the trigger, read after every data change that started
+        before."""
         while True:
             await self._changes.wait_idle()
             generation = self._changes.generation
             participants = await self._db.run(turns.load_participants, conversation_id)
             target = _find_participant(participants, conversation_agent_id)
-            previous = await self._db.run(turns.find_reply, target.conversation_agent_id, trigger_id)
+            previous = await self._db.run(turns.active_reply, target.conversation_agent_id, trigger_id)
             if generation == self._changes.generation:
                 return target, previous
 
@@ -295,6 +321,16 @@ class _Changes:
     async def wait_idle(self) -> None:
         while self._active:
             await self._idle.wait()
+
+
+def _active_replies(history: list[MessageRecord], trigger_id: str) -> dict[str, str]:
+    """Each agent's active, complete reply to the trigger (history holds active versions only)."""
+    return {
+        row.conversation_agent_id: row.id
+        for row in history
+        if row.reply_to_id == trigger_id and row.role == "agent" and row.status == "complete"
+        and row.conversation_agent_id is not None
+    }
 
 
 def _start_turn(

@@ -140,7 +140,13 @@ class ReplySaves:
             if run.reply.message_id is None:
                 p = run.participant
                 row = await self._db.run(
-                    turns.create_reply, self._ids, p.conversation_id, p.conversation_agent_id, run.trigger_id, text
+                    turns.create_reply,
+                    self._ids,
+                    p.conversation_id,
+                    p.conversation_agent_id,
+                    run.trigger_id,
+                    text,
+                    run.version_of,
                 )
                 run.reply.message_id = row.id
             else:

@@ -18,7 +18,7 @@ from sidecar.chat.echo import EchoPrefixStripper
 from sidecar.chat.events import AgentUpdates, Emit
 from storage.records import ParticipantRecord
 
-TurnKind = Literal["turn", "retry", "auto"]
+TurnKind = Literal["turn", "retry", "regenerate", "auto"]
 # Why a turn was cancelled; an auto run reports it as its stop reason.
 CancelReason = Literal["cancelled", "user_message", "shutdown"]
 
@@ -49,6 +49,7 @@ class Run:
     updates: AgentUpdates
     reply: Reply
     may_skip: bool = False  # auto mode: `SKIP` is an answer, held back until the text says otherwise
+    version_of: str | None = None  # a new version of this reply (regenerate, a re-run trigger)
     started: float = field(default_factory=anyio.current_time)
     settled: anyio.Event = field(default_factory=anyio.Event)
 
@@ -113,6 +114,7 @@ class RunRegistry:
         participant: ParticipantRecord,
         reply_to_id: str | None = None,
         tags: dict[str, Any] | None = None,
+        version_of: str | None = None,
     ) -> Run:
         """Claim a run of `turn`; its reply answers `reply_to_id` (default: the turn's trigger), and its updates
         carry `tags` (an auto run's `runId` and `round`)."""
@@ -129,6 +131,7 @@ class RunRegistry:
             updates=AgentUpdates(self._emit, participant, turn.trigger_id, tags),
             reply=Reply(EchoPrefixStripper(participant.agent_name)),
             may_skip=turn.kind == "auto",
+            version_of=version_of,
         )
         turn.runs.append(run)
         return run

@@ -18,7 +18,7 @@ from sidecar.chat.runs import Run
 from sidecar.providers.base import ProviderError
 from storage.db import Database
 from storage.ids import IdFactory
-from storage.repositories import turns
+from storage.repositories import messages, turns
 
 # Once the process is stopping, settling may take this long: shutdown must end inside the contract's 2 s.
 HURRIED_SETTLE_SECONDS = 0.8
@@ -99,13 +99,20 @@ class Settler:
                 except ReplyNotSaved:  # the text that could not be saved is not shown either
                     pass
         notice_id = None
+        version = 1
         try:
-            if reply.message_id is not None:
+            if reply.message_id is not None and run.version_of is not None and not isinstance(outcome, Completed):
+                # A new version that did not complete leaves no trace: the active version stays as it was.
+                await self._db.run(messages.delete_message, reply.message_id)
+                reply.message_id = None
+            elif reply.message_id is not None:
                 status = _STATUS[type(outcome)]
                 await self._db.run(
                     turns.finish_reply, reply.message_id, status, reply.text, usage, reply.stop_reason
                 )
-            if isinstance(outcome, Failed):
+                if run.version_of is not None:
+                    version = (await self._db.run(turns.activate_version, reply.message_id)).version
+            if isinstance(outcome, Failed) and run.version_of is None:
                 notice_id = await self._save_notice(run, outcome.error)
             elif isinstance(outcome, Skipped):
                 notice_id = await self._save_skip_notice(run)
@@ -113,7 +120,7 @@ class Settler:
             logger.bind(exc_type=type(exc).__name__, conversationId=run.conversation_id).warning(
                 "an agent's final state could not be saved"
             )
-        return await self._send_terminal(run, outcome, notice_id, usage)
+        return await self._send_terminal(run, outcome, notice_id, usage, version)
 
     async def _save_notice(self, run: Run, error: ProviderError) -> str:
         p = run.participant
@@ -148,11 +155,16 @@ class Settler:
         return notice.id
 
     async def _send_terminal(
-        self, run: Run, outcome: Outcome, notice_id: str | None, usage: dict[str, Any]
+        self, run: Run, outcome: Outcome, notice_id: str | None, usage: dict[str, Any], version: int = 1
     ) -> dict[str, Any]:
         reply = run.reply
         if isinstance(outcome, Completed):
-            fields: dict[str, Any] = {"messageId": reply.message_id, "usage": usage, "stopReason": reply.stop_reason}
+            fields: dict[str, Any] = {
+                "messageId": reply.message_id,
+                "usage": usage,
+                "stopReason": reply.stop_reason,
+                "version": version,
+            }
             status = "complete"
         elif isinstance(outcome, Skipped):
             fields = {"messageId": notice_id}
@@ -195,5 +207,5 @@ def agent_result(run: Run, status: str, **fields: Any) -> dict[str, Any]:
     }
     if run.reply.first_token_at is not None:
         result["firstTokenMs"] = run.elapsed_ms(run.reply.first_token_at)
-    result.update({key: value for key, value in fields.items() if value is not None and key != "stopReason"})
+    result.update({k: v for k, v in fields.items() if v is not None and k not in ("stopReason", "version")})
     return result

@@ -1,4 +1,5 @@
-"""`processUserMessage`, `buildAgentContext`, `chat:cancel`, `chat:retryAgent`, `chat:startAuto`."""
+"""`processUserMessage`, `buildAgentContext`, `chat:cancel`, `chat:retryAgent`, `chat:regenerate`,
+`chat:startAuto`."""
 
 from __future__ import annotations
 
@@ -33,3 +34,8 @@ async def retry_agent(services: Services, params: dict[str, Any]) -> dict[str, A
 async def start_auto(services: Services, params: dict[str, Any]) -> dict[str, Any]:
     chat = await services.chat_engine()
     return await chat.start_auto(params["conversationId"])
+
+
+async def regenerate(services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    chat = await services.chat_engine()
+    return await chat.regenerate(params["conversationId"], params["conversationAgentId"], params["userMessageId"])

@@ -19,4 +19,5 @@ METHODS: dict[str, Handler] = {
     "chat:cancel": chat.cancel,
     "chat:retryAgent": chat.retry_agent,
     "chat:startAuto": chat.start_auto,
+    "chat:regenerate": chat.regenerate,
 }

@@ -311,6 +311,7 @@ def test_method_names_list_every_contract_method_including_client_notifications(
         "messages:update", "messages:versions", "messages:selectVersion", "messages:search",
         "conversations:export", "conversations:import",
         "processUserMessage", "buildAgentContext", "chat:cancel", "chat:retryAgent", "chat:startAuto",
+        "chat:regenerate",
     }  # fmt: skip
     assert names == expected
 
