@@ -1,41 +1,45 @@
 #!/usr/bin/env node
-// Generates the client's typed surface from the sidecar's machine-readable contract:
+// Generates the client's protocol surface from the sidecar's machine-readable contract (../../schema/):
 //
-//   ../../schema/openrpc.json        -> methods, params, results, row shapes, error codes
-//   ../../schema/notifications.json  -> agent:update / all:complete payloads
+//   src/generated/types.d.ts   every type, written by json-schema-to-typescript: the row shapes
+//                              (components.schemas), the notification payloads, `<Method>Params` per method,
+//                              and the maps `Methods` (wire name -> {params, result}), `ClientNotifications`
+//                              and `Notifications` (method -> params) that src/protocol.d.ts builds on
+//   src/generated/protocol.js  the runtime tables: METHODS, NOTIFICATIONS, ERROR_CODES
+//   src/preload.cjs            the block between its GENERATED markers: the channels a renderer may invoke
+//                              (a sandboxed preload can require nothing but 'electron', so the list lives
+//                              inside the file)
 //
-// and writes two committed files:
-//
-//   src/types.d.ts   an interface (or type alias) per components schema, `<Method>Params` / `<Method>Result`
-//                    per method, notification payload types, the `Methods` / `ClientNotifications` /
-//                    `Notifications` maps and the `SidecarMethods` interface of typed wrappers
-//   src/methods.js   the wrapper methods themselves (a base class SidecarClient extends), the method table
-//                    and the error codes, with JSDoc pointing into types.d.ts
+// This script only reshapes the two documents into one JSON Schema for the library. The one thing the library
+// cannot read is a union spelled as `allOf: [{if: {properties: {K: {const: v}}}, then: …, else: …}]` (how
+// Message, AgentResult and AgentUpdate say "these fields go with that status"), and `x-paramsRules`
+// (processUserMessage's "userMessageId or content, not both"): both become `oneOf`s here, which it reads.
 //
 // Usage:
-//   node scripts/generate-types.mjs            write the files
-//   node scripts/generate-types.mjs --check    exit 1 (and say which) when a committed file is stale
+//   node scripts/generate-types.mjs                  write the files
+//   node scripts/generate-types.mjs --check          exit 1 (and say which) when a file differs from what the
+//                                                    generator writes now (needs `npm ci`)
+//   node scripts/generate-types.mjs --check-inputs   exit 1 when a file was generated from another version of
+//                                                    schema/ (compares the digest in its header; needs no
+//                                                    node_modules, so the Python suite can run it before `npm ci`)
 //   options: --schema-dir DIR (default ../../schema), --out-dir DIR (default ./src), for tests
-//
-// The schema dialect is the one schema/README.md describes; `x-` keywords the generator understands:
-// x-notification (client notifications), x-paramsRules (the "one of a / b, not both" shape becomes a
-// union). Constraints TypeScript cannot express (lengths, ranges, patterns) become JSDoc lines.
 
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { dirname, join, resolve, relative } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** Request methods the renderer may not call: the main process owns the sidecar's lifecycle. */
+export const MAIN_PROCESS_ONLY = ['initialize', 'shutdown'];
+
 function parseArgs(argv) {
-  const opts = {
-    check: false,
-    schemaDir: resolve(PACKAGE_DIR, '..', '..', 'schema'),
-    outDir: resolve(PACKAGE_DIR, 'src'),
-  };
+  const opts = { mode: 'write', schemaDir: resolve(PACKAGE_DIR, '..', '..', 'schema'), outDir: resolve(PACKAGE_DIR, 'src') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--check') opts.check = true;
+    if (a === '--check') opts.mode = 'check';
+    else if (a === '--check-inputs') opts.mode = 'check-inputs';
     else if (a === '--schema-dir') opts.schemaDir = resolve(argv[++i]);
     else if (a === '--out-dir') opts.outDir = resolve(argv[++i]);
     else {
@@ -49,144 +53,60 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------------------------------------- naming
 
 const pascal = (s) =>
-  s
+  String(s)
     .replace(/^\$\//, '')
     .split(/[^A-Za-z0-9]+/)
     .filter(Boolean)
     .map((w) => w[0].toUpperCase() + w.slice(1))
     .join('');
 
-/** `llmConfigs:create` -> `llmConfigsCreate`; `$/cancelRequest` -> `sendCancelRequest` (client notification). */
+/**
+ * `llmConfigs:create` -> `llmConfigsCreate`; client notifications get `send`: `$/cancelRequest` ->
+ * `sendCancelRequest`. src/protocol.d.ts spells the same rule as a template literal type.
+ */
 export function jsNameOf(method) {
   const p = pascal(method.name);
   if (method['x-notification']) return `send${p}`;
   return p[0].toLowerCase() + p.slice(1);
 }
 
-const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-const key = (k) => (IDENT.test(k) ? k : JSON.stringify(k));
-const lit = (v) => JSON.stringify(v);
+// ------------------------------------------------------------------------------- schema -> one schema
 
-// ------------------------------------------------------------------------------------ schema -> TS text
+const clone = (v) => JSON.parse(JSON.stringify(v));
 
-class Emitter {
-  /** @param {(ref: string) => string} refName */
-  constructor(refName) {
-    this.refName = refName;
-  }
-
-  /** The TS type of a schema, as an expression; `indent` is the current indentation. */
-  type(schema, indent = '') {
-    if (schema === true || schema === undefined) return 'unknown';
-    if (schema === false) return 'never';
-    if (schema.$ref) return this.refName(schema.$ref);
-    if ('const' in schema) return lit(schema.const);
-    if (schema.enum) return schema.enum.map(lit).join(' | ');
-    if (schema.anyOf || schema.oneOf) {
-      const parts = (schema.anyOf || schema.oneOf).map((s) => this.type(s, indent));
-      return unionOf(parts);
-    }
-    const types = Array.isArray(schema.type) ? schema.type : schema.type ? [schema.type] : [];
-    if (types.length === 0) {
-      if (schema.properties || schema.additionalProperties !== undefined) return this.object(schema, indent);
-      return 'unknown';
-    }
-    return unionOf(types.map((t) => this.single(t, schema, indent)));
-  }
-
-  single(t, schema, indent) {
-    switch (t) {
-      case 'null':
-        return 'null';
-      case 'string':
-        return 'string';
-      case 'integer':
-      case 'number':
-        return 'number';
-      case 'boolean':
-        return 'boolean';
-      case 'array': {
-        const item = this.type(schema.items, indent);
-        return /^[A-Za-z0-9_]+$/.test(item) ? `${item}[]` : `Array<${item}>`;
-      }
-      case 'object':
-        return this.object(schema, indent);
-      default:
-        return 'unknown';
-    }
-  }
-
-  object(schema, indent, overrides = {}) {
-    const props = { ...(schema.properties || {}), ...(overrides.properties || {}) };
-    const required = new Set([...(schema.required || []), ...(overrides.required || [])]);
-    const never = new Set(overrides.never || []);
-    const names = Object.keys(props).filter((n) => !never.has(n));
-    const ap = schema.additionalProperties;
-    if (names.length === 0 && never.size === 0) {
-      if (ap === false) return schema.maxProperties === 0 ? 'Record<string, never>' : '{}';
-      const value = ap === undefined || ap === true ? 'unknown' : this.type(ap, indent);
-      return `{ [key: string]: ${value} }`;
-    }
-    const inner = indent + '  ';
-    const lines = ['{'];
-    for (const name of names) {
-      const doc = docLines(props[name], inner);
-      if (doc) lines.push(doc);
-      const opt = required.has(name) ? '' : '?';
-      lines.push(`${inner}${key(name)}${opt}: ${this.type(props[name], inner)};`);
-    }
-    for (const name of never) lines.push(`${inner}${key(name)}?: never;`);
-    if (ap !== undefined && ap !== false && ap !== true) {
-      lines.push(`${inner}[key: string]: ${this.type(ap, inner)};`);
-    }
-    lines.push(`${indent}}`);
-    return lines.join('\n');
-  }
+/** A copy of `schema` with every `$ref` passed through `map`. */
+function rewriteRefs(schema, map) {
+  return JSON.parse(JSON.stringify(schema), (k, v) => (k === '$ref' && typeof v === 'string' ? map(v) : v));
 }
 
-function unionOf(parts) {
-  const seen = [];
-  for (const p of parts) if (!seen.includes(p)) seen.push(p);
-  return seen.length ? seen.join(' | ') : 'never';
-}
-
-/** JSDoc for a schema: its description plus the constraints TS cannot express. */
-function docLines(schema, indent, extra = []) {
-  if (!schema || typeof schema !== 'object') return '';
-  const text = [];
-  if (schema.description) text.push(...schema.description.split('\n'));
+/** Adds the constraints TypeScript cannot express (lengths, ranges, patterns) to each description. */
+function documentConstraints(node) {
+  if (Array.isArray(node)) return node.forEach(documentConstraints);
+  if (!node || typeof node !== 'object') return;
+  for (const v of Object.values(node)) documentConstraints(v);
   const c = [];
-  if (schema.minLength !== undefined) c.push(`minLength ${schema.minLength}`);
-  if (schema.maxLength !== undefined) c.push(`maxLength ${schema.maxLength}`);
-  if (schema.minimum !== undefined) c.push(`minimum ${schema.minimum}`);
-  if (schema.maximum !== undefined) c.push(`maximum ${schema.maximum}`);
-  if (schema.maxProperties !== undefined && schema.maxProperties > 0) c.push(`maxProperties ${schema.maxProperties}`);
-  if (schema['x-maxUtf8Bytes'] !== undefined) c.push(`maxUtf8Bytes ${schema['x-maxUtf8Bytes']}`);
-  if (schema.pattern) c.push(`pattern ${schema.pattern.replace(/\*\//g, '*\\/')}`);
-  if (schema.type === 'integer' || (Array.isArray(schema.type) && schema.type.includes('integer'))) c.push('integer');
-  if (schema.writeOnly) c.push('write-only');
-  if (c.length) text.push(`Constraints: ${c.join(', ')}.`);
-  text.push(...extra);
-  if (!text.length) return '';
-  const safe = text.map((l) => l.replace(/\*\//g, '*\\/'));
-  if (safe.length === 1) return `${indent}/** ${safe[0]} */`;
-  return [`${indent}/**`, ...safe.map((l) => `${indent} * ${l}`.trimEnd()), `${indent} */`].join('\n');
+  for (const k of ['minLength', 'maxLength', 'minimum', 'maximum', 'maxProperties', 'x-maxUtf8Bytes']) {
+    if (node[k] !== undefined && !(k === 'maxProperties' && node[k] === 0)) c.push(`${k.replace(/^x-/, '')} ${node[k]}`);
+  }
+  if (typeof node.pattern === 'string') c.push(`pattern \`${node.pattern}\``);
+  const types = Array.isArray(node.type) ? node.type : [node.type];
+  if (types.includes('integer')) c.push('integer');
+  if (node.writeOnly) c.push('write-only');
+  if (c.length) node.description = [node.description, `Constraints: ${c.join(', ')}.`].filter(Boolean).join('\n\n');
 }
 
 /**
- * A schema whose `allOf` is a list of `if {properties: {K: {const: v}}} then … [else …]` branches on one
- * property K with an enum: the variants, one per enum value, each with the branch constraints merged in.
- * Returns null when the schema is not of that shape.
+ * `allOf: [{if: {properties: {K: {const: v}}}, then, else}, …]` on one property K whose schema is an enum:
+ * one variant per enum value, each with the branch properties merged in. Null when the schema is not of that
+ * shape.
  */
 function discriminatedVariants(schema) {
   if (!Array.isArray(schema.allOf) || !schema.properties) return null;
   let disc = null;
   for (const branch of schema.allOf) {
     const ifProps = branch.if && branch.if.properties;
-    if (!ifProps) return null;
-    const keys = Object.keys(ifProps);
-    if (keys.length !== 1 || !('const' in ifProps[keys[0]])) return null;
-    if (disc && disc !== keys[0]) return null;
+    const keys = ifProps ? Object.keys(ifProps) : [];
+    if (keys.length !== 1 || !('const' in ifProps[keys[0]]) || (disc && disc !== keys[0])) return null;
     disc = keys[0];
   }
   const discSchema = schema.properties[disc];
@@ -194,354 +114,338 @@ function discriminatedVariants(schema) {
   return {
     disc,
     variants: discSchema.enum.map((value) => {
-      const properties = {};
-      const required = [];
+      const properties = clone(schema.properties);
+      const required = [...(schema.required || [])];
       for (const branch of schema.allOf) {
-        const applies = branch.if.properties[disc].const === value;
-        const part = applies ? branch.then : branch.else;
+        const part = branch.if.properties[disc].const === value ? branch.then : branch.else;
         if (!part) continue;
         for (const [k, s] of Object.entries(part.properties || {})) {
-          // A branch narrows the base property: keep the base's documentation, take the branch's type.
-          const base = schema.properties[k] || {};
-          properties[k] = { ...base, ...s, description: s.description || base.description };
-          if (s.type !== undefined && !s.$ref) delete properties[k].$ref;
-          if (s.$ref) {
-            delete properties[k].type;
-            delete properties[k].anyOf;
-          }
-          if (s.type !== undefined && properties[k].anyOf) delete properties[k].anyOf;
+          // A branch narrows the base property: keep the base's documentation and constraints, take its type.
+          const base = properties[k] || {};
+          const merged = { ...base, ...s, description: s.description || base.description };
+          if (s.type !== undefined || s.$ref) delete merged.anyOf;
+          if (s.type !== undefined && !s.$ref) delete merged.$ref;
+          if (s.$ref) delete merged.type;
+          properties[k] = merged;
         }
         required.push(...(part.required || []));
       }
       properties[disc] = { const: value };
-      return { value, properties, required };
+      return { value, properties, required: [...new Set(required)] };
     }),
   };
 }
 
-/** `processUserMessage`'s rules: "anyOf required [a] / required [b]" plus "not required [a, b]" -> variants. */
+/** x-paramsRules "anyOf required [a] / required [b]" (+ "not required [a, b]"): one variant per alternative. */
 function paramsRuleVariants(rules) {
   if (!Array.isArray(rules)) return null;
   let alternatives = null;
-  let exclusive = null;
+  let exclusive = [];
   for (const r of rules) {
     if (Array.isArray(r.anyOf) && r.anyOf.every((s) => Array.isArray(s.required) && Object.keys(s).length === 1)) {
       alternatives = r.anyOf.map((s) => s.required);
     } else if (r.not && Array.isArray(r.not.required) && Object.keys(r.not).length === 1) {
       exclusive = r.not.required;
     } else {
-      return null; // a rule shape this generator does not know: fall back to the plain params object
+      return null; // a rule this script does not know: the params stay one object type
     }
   }
-  if (!alternatives) return null;
-  return alternatives.map((req) => ({
-    required: req,
-    never: exclusive ? exclusive.filter((k) => !req.includes(k)) : [],
-  }));
+  return alternatives && alternatives.map((req) => ({ required: req, never: exclusive.filter((k) => !req.includes(k)) }));
 }
 
-// ---------------------------------------------------------------------------------------------- build
+/** One JSON Schema holding every type, with `Methods` at its root; json-schema-to-typescript compiles it. */
+export function protocolSchema(openrpc, notifications) {
+  const components = openrpc.components.schemas;
+  /** Every named type; a name used twice is an error, not a silent overwrite. */
+  const defs = new Proxy(
+    {},
+    {
+      set(target, name, value) {
+        if (Object.hasOwn(target, name)) throw new Error(`generate-types: two types would be named ${String(name)}`);
+        target[name] = value;
+        return true;
+      },
+    },
+  );
+  const ref = (name) => ({ $ref: `#/definitions/${name}` });
 
-function generate(openrpc, notifications, sources) {
-  const schemas = openrpc.components.schemas;
-  const componentName = (ref) => {
-    const m = /^#\/components\/schemas\/(.+)$/.exec(ref);
-    if (!m || !schemas[m[1]]) throw new Error(`unresolvable $ref ${ref}`);
-    return m[1];
-  };
-  const rpc = new Emitter(componentName);
-
-  // Notification $defs: reuse a component of the same name when it is the same schema, else prefix "Event".
-  const defs = notifications.$defs || {};
-  const strip = (s) => JSON.stringify(s, (k, v) => (k === 'description' ? undefined : v));
-  const defName = {};
-  for (const [name, s] of Object.entries(defs)) {
-    defName[name] = schemas[name] === undefined ? name : strip(schemas[name]) === strip(s) ? name : `Event${name}`;
+  // Notification $defs share a name with a component when they are the same schema, else get "Event".
+  const events = notifications.$defs || {};
+  const bare = (s) => JSON.stringify(s, (k, v) => (k === 'description' ? undefined : v));
+  const eventName = {};
+  for (const [name, s] of Object.entries(events)) {
+    eventName[name] = components[name] === undefined || bare(components[name]) === bare(s) ? name : `Event${name}`;
   }
-  const events = new Emitter((ref) => {
-    const m = /^#\/\$defs\/(.+)$/.exec(ref);
-    if (!m || !defs[m[1]]) throw new Error(`unresolvable $ref ${ref} in notifications.json`);
-    return defName[m[1]];
-  });
+  const fromComponents = (s) => rewriteRefs(s, (r) => r.replace(/^#\/components\/schemas\//, '#/definitions/'));
+  const fromEvents = (s) =>
+    rewriteRefs(s, (r) => {
+      const m = /^#\/\$defs\/(.+)$/.exec(r);
+      if (!m || !events[m[1]]) throw new Error(`unresolvable $ref ${r} in notifications.json`);
+      return `#/definitions/${eventName[m[1]]}`;
+    });
 
-  const out = [];
-  const w = (s = '') => out.push(s);
-  w('// GENERATED by scripts/generate-types.mjs from');
-  for (const s of sources) w(`//   ${s}`);
-  w('// Do not edit: change the schema and run `npm run generate` (the tests fail while this file is stale).');
-  w(`// Contract: ${openrpc.info.title} protocol version ${openrpc.info.version}.`);
-  w();
-  w('/* eslint-disable */');
-  w();
-
-  // Declarations for schemas (components or notification defs).
-  const declare = (name, schema, emitter) => {
+  const declare = (name, schema) => {
     const variants = discriminatedVariants(schema);
-    if (variants) {
-      const names = [];
-      for (const v of variants.variants) {
-        const vname = `${name}${pascal(String(v.value))}`;
-        names.push(vname);
-        w(docLines({ description: `${name} with ${variants.disc} "${v.value}".` }, ''));
-        w(`export interface ${vname} ${emitter.object(schema, '', v)}`);
-        w();
-      }
-      const d = docLines(schema, '', [`Discriminated by \`${variants.disc}\`.`]);
-      if (d) w(d);
-      w(`export type ${name} = ${names.join(' | ')};`);
-      w();
+    if (!variants) {
+      defs[name] = { ...schema, title: name };
+      if (schema.type === 'object' && schema.maxProperties === 0) defs[name].tsType = 'Record<string, never>';
       return;
     }
-    const d = docLines(schema, '');
-    if (d) w(d);
-    const isObject = schema.type === 'object' && (schema.properties || schema.additionalProperties === false);
-    if (isObject && !(schema.maxProperties === 0)) w(`export interface ${name} ${emitter.object(schema, '')}`);
-    else w(`export type ${name} = ${emitter.type(schema, '')};`);
-    w();
+    const closed = schema.additionalProperties === false || schema.unevaluatedProperties === false;
+    const names = variants.variants.map((v) => {
+      const vname = `${name}${pascal(v.value)}`;
+      defs[vname] = {
+        title: vname,
+        description: `${name} with ${variants.disc} "${v.value}".`,
+        type: 'object',
+        properties: v.properties,
+        required: v.required,
+        ...(closed ? { additionalProperties: false } : {}),
+      };
+      return vname;
+    });
+    defs[name] = {
+      title: name,
+      description: [schema.description, `Discriminated by \`${variants.disc}\`.`].filter(Boolean).join('\n\n'),
+      oneOf: names.map(ref),
+    };
+  };
+  for (const [name, s] of Object.entries(components)) declare(name, fromComponents(s));
+  for (const [name, s] of Object.entries(events)) if (!defs[eventName[name]]) declare(eventName[name], fromEvents(s));
+
+  const errors = openrpc.components.errors || {};
+  defs.ErrorKind = {
+    title: 'ErrorKind',
+    description: '`error.data.kind` of the application errors; clients switch on it.',
+    enum: [...new Set(Object.values(errors).map((e) => e.data && e.data.kind).filter(Boolean))],
+  };
+  defs.ErrorCode = {
+    title: 'ErrorCode',
+    description: 'Every error code the contract names, plus the JSON-RPC standard ones.',
+    enum: [...new Set([-32700, -32600, -32601, -32602, -32603, ...Object.values(errors).map((e) => e.code)])],
   };
 
-  w('// ------------------------------------------------------------------ components.schemas (openrpc.json)');
-  w();
-  for (const [name, schema] of Object.entries(schemas)) declare(name, schema, rpc);
-
-  w('// ------------------------------------------------------------------ notification payloads (notifications.json)');
-  w();
-  for (const [name, schema] of Object.entries(defs)) {
-    if (defName[name] === name && schemas[name] !== undefined) continue; // same as the component
-    declare(defName[name], schema, events);
-  }
-
-  // Errors.
-  const errors = openrpc.components.errors || {};
-  w('// ------------------------------------------------------------------ errors (components.errors)');
-  w();
-  w('/** `error.data.kind` of the application errors; clients switch on it. */');
-  const kinds = [...new Set(Object.values(errors).map((e) => e.data && e.data.kind).filter(Boolean))];
-  w(`export type ErrorKind = ${kinds.map(lit).join(' | ')};`);
-  w();
-  w('/** Every error code the contract names, plus the JSON-RPC standard ones. */');
-  const codes = [...new Set([-32700, -32600, -32601, -32602, -32603, ...Object.values(errors).map((e) => e.code)])];
-  w(`export type ErrorCode = ${codes.join(' | ')};`);
-  w();
-  w('/** `error.data` of a -32602 response: the wire name of the field and a readable reason. */');
-  w('export interface InvalidParamsData {\n  field: string;\n  reason: string;\n}');
-  w();
-
-  // Methods.
-  w('// ------------------------------------------------------------------ methods (openrpc.json methods)');
-  w();
-  const requests = [];
-  const clientNotifications = [];
+  const methods = { title: 'Methods', description: 'Every request method: wire name -> params and result.', type: 'object', additionalProperties: false, properties: {}, required: [] };
+  const clientNotifications = { title: 'ClientNotifications', description: 'Notifications the client sends (they never get a response): method -> params.', type: 'object', additionalProperties: false, properties: {}, required: [] };
   for (const m of openrpc.methods) {
     const base = pascal(m.name);
-    const paramsName = schemas[`${base}Params`] === undefined ? `${base}Params` : `${base}MethodParams`;
-    const resultName = `${base}Result`;
-    const params = m.params || [];
-    const props = {};
+    const paramsName = components[`${base}Params`] === undefined ? `${base}Params` : `${base}MethodParams`;
+    const properties = {};
     const required = [];
-    for (const p of params) {
-      props[p.name] = p.description ? { ...p.schema, description: p.description } : p.schema;
+    for (const p of m.params || []) {
+      properties[p.name] = fromComponents(p.description ? { ...p.schema, description: p.description } : p.schema);
       if (p.required) required.push(p.name);
     }
-    const paramsSchema = { type: 'object', additionalProperties: false, properties: props, required };
-    const head = [`Params of \`${m.name}\`${m.summary ? `: ${m.summary}` : ''}`];
-    w(docLines({ description: head.join('') }, ''));
-    const ruleVariants = paramsRuleVariants(m['x-paramsRules']);
-    if (params.length === 0) {
-      w(`export type ${paramsName} = Record<string, never>;`);
-    } else if (ruleVariants) {
-      w(`export type ${paramsName} =`);
-      ruleVariants.forEach((v, i) => {
-        const body = rpc.object(paramsSchema, '  ', v);
-        w(`  | ${body}${i === ruleVariants.length - 1 ? ';' : ''}`);
-      });
+    const description = `Params of \`${m.name}\`${m.summary ? `: ${m.summary}` : ''}`;
+    const rules = paramsRuleVariants(m['x-paramsRules']);
+    if (!m.params || m.params.length === 0) {
+      defs[paramsName] = { title: paramsName, description, type: 'object', additionalProperties: false, tsType: 'Record<string, never>' };
+    } else if (rules) {
+      defs[paramsName] = {
+        title: paramsName,
+        description,
+        oneOf: rules.map((v) => ({
+          type: 'object',
+          additionalProperties: false,
+          properties: { ...properties, ...Object.fromEntries(v.never.map((k) => [k, false])) },
+          required: [...new Set([...required, ...v.required])],
+        })),
+      };
     } else {
-      w(`export interface ${paramsName} ${rpc.object(paramsSchema, '')}`);
+      defs[paramsName] = { title: paramsName, description, type: 'object', additionalProperties: false, properties, required };
     }
-    w();
-    const entry = { m, paramsName, resultName, optional: required.length === 0 };
+    const doc = [m.summary, m.description].filter(Boolean).join('\n\n');
     if (m['x-notification']) {
-      clientNotifications.push(entry);
-      continue;
+      clientNotifications.properties[m.name] = { ...ref(paramsName), description: doc || undefined };
+      clientNotifications.required.push(m.name);
+    } else {
+      methods.properties[m.name] = {
+        description: doc || undefined,
+        type: 'object',
+        additionalProperties: false,
+        required: ['params', 'result'],
+        properties: { params: ref(paramsName), result: fromComponents(m.result.schema) },
+      };
+      methods.required.push(m.name);
     }
-    const resultType = rpc.type(m.result.schema, '');
-    if (schemas[resultName] !== undefined) {
-      // `initialize` -> InitializeResult is already the component: use it as is, or pick another name.
-      if (resultType !== resultName) entry.resultName = `${base}MethodResult`;
-    }
-    if (entry.resultName !== resultType) {
-      w(docLines({ description: `Result of \`${m.name}\`.` }, ''));
-      w(`export type ${entry.resultName} = ${resultType};`);
-      w();
-    }
-    requests.push(entry);
   }
-
-  w('/** Every request method: wire name -> params and result. */');
-  w('export interface Methods {');
-  for (const e of requests) w(`  ${lit(e.m.name)}: { params: ${e.paramsName}; result: ${e.resultName} };`);
-  w('}');
-  w();
-  w('export type MethodName = keyof Methods;');
-  w();
-  w('/** Notifications the client sends (they never get a response). */');
-  w('export interface ClientNotifications {');
-  for (const e of clientNotifications) w(`  ${lit(e.m.name)}: ${e.paramsName};`);
-  w('}');
-  w();
-  w('/** Notifications the sidecar sends: method -> params. */');
-  w('export interface Notifications {');
-  for (const [method, s] of Object.entries(notifications['x-methods'] || {})) {
-    w(`  ${lit(method)}: ${events.type(s, '  ')};`);
-  }
-  w('}');
-  w();
-  w('/** Per-call options of every wrapper. */');
-  w('export interface CallOptions {');
-  w('  /** Aborting sends `$/cancelRequest` for the call and rejects it with the signal\'s reason. */');
-  w('  signal?: AbortSignal;');
-  w('}');
-  w();
-  w('/** The typed wrappers: one method per RPC method (camelCase of the wire name). */');
-  w('export interface SidecarMethods {');
-  const methodDoc = (e, extra) => {
-    const lines = [];
-    if (e.m.summary) lines.push(e.m.summary);
-    if (e.m.description) lines.push(...e.m.description.split('\n'));
-    lines.push(`Wire method \`${e.m.name}\`.`);
-    const errs = (e.m.errors || [])
-      .map((r) => /#\/components\/errors\/(.+)$/.exec(r.$ref || ''))
-      .filter(Boolean)
-      .map((x) => errors[x[1]])
-      .filter(Boolean)
-      .map((er) => `${er.code}${er.data && er.data.kind ? ` ${er.data.kind}` : ''}`);
-    if (errs.length) lines.push(`Errors: ${errs.join(', ')}.`);
-    lines.push(...extra);
-    return lines;
+  defs.ClientNotifications = clientNotifications;
+  defs.Notifications = {
+    title: 'Notifications',
+    description: 'Notifications the sidecar sends: method -> params.',
+    type: 'object',
+    additionalProperties: false,
+    properties: Object.fromEntries(Object.entries(notifications['x-methods'] || {}).map(([k, s]) => [k, fromEvents(s)])),
+    required: Object.keys(notifications['x-methods'] || {}),
   };
-  for (const e of requests) {
-    w(docLines({ description: methodDoc(e, []).join('\n') }, '  '));
-    const q = e.optional ? '?' : '';
-    w(`  ${jsNameOf(e.m)}(params${q}: ${e.paramsName}, options?: CallOptions): Promise<${e.resultName}>;`);
-  }
-  for (const e of clientNotifications) {
-    w(docLines({ description: methodDoc(e, ['A notification: resolves once written, never gets a response.']).join('\n') }, '  '));
-    const q = e.optional ? '?' : '';
-    w(`  ${jsNameOf(e.m)}(params${q}: ${e.paramsName}): Promise<void>;`);
-  }
-  w('}');
-  const typesDts = out.join('\n') + '\n';
+  const root = { ...methods, definitions: { ...defs } };
+  documentConstraints(root);
+  return namedRefs(root);
+}
 
-  // methods.js
-  const js = [];
-  const j = (s = '') => js.push(s);
-  j('// GENERATED by scripts/generate-types.mjs from');
-  for (const s of sources) j(`//   ${s}`);
-  j('// Do not edit: change the schema and run `npm run generate` (the tests fail while this file is stale).');
-  j();
-  j("import { EventEmitter } from 'node:events';");
-  j();
-  j('/** Every method of the contract: wire name, wrapper name, and whether the client sends it as a notification. */');
-  j('export const METHODS = Object.freeze([');
-  for (const m of openrpc.methods) {
-    j(`  Object.freeze({ name: ${lit(m.name)}, jsName: ${lit(jsNameOf(m))}, notification: ${!!m['x-notification']} }),`);
+/**
+ * `{$ref, description}` (a ContentDescriptor's own description next to its schema's $ref) would be expanded by
+ * the library into a copy of the referenced type named `Name1`, `Id2`…; `tsType` keeps the reference by name.
+ */
+function namedRefs(node) {
+  if (Array.isArray(node)) return node.map(namedRefs);
+  if (!node || typeof node !== 'object') return node;
+  const out = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, namedRefs(v)]));
+  const m = typeof out.$ref === 'string' && /^#\/definitions\/([A-Za-z_$][\w$]*)$/.exec(out.$ref);
+  const siblings = Object.keys(out).filter((k) => k !== '$ref');
+  if (m && siblings.length && siblings.every((k) => ANNOTATIONS.has(k))) {
+    delete out.$ref;
+    out.tsType = m[1];
   }
-  j(']);');
-  j();
-  j('/** The notifications the sidecar sends (notifications.json x-methods); the client emits each as an event. */');
-  j(`export const NOTIFICATIONS = Object.freeze([${Object.keys(notifications['x-methods'] || {}).map(lit).join(', ')}]);`);
-  j();
-  j('/** The error codes of the contract (components.errors), by name. */');
-  j('export const ERROR_CODES = Object.freeze({');
-  j('  ParseError: -32700,');
-  j('  InvalidRequest: -32600,');
-  j('  MethodNotFound: -32601,');
-  for (const [name, e] of Object.entries(errors)) j(`  ${key(name)}: ${e.code},`);
-  j('  InternalError: -32603,');
-  j('});');
-  j();
-  j('/**');
-  j(' * The typed wrappers. Subclasses provide `call(method, params, options)` and `notify(method, params)`.');
-  j(' * @abstract');
-  j(' */');
-  j('export class SidecarMethods extends EventEmitter {');
-  j('  /* c8 ignore start */');
-  j('  /**');
-  j('   * @param {string} _method @param {object} [_params] @param {import(\'./types.js\').CallOptions} [_options]');
-  j('   * @returns {Promise<any>}');
-  j('   */');
-  j('  call(_method, _params, _options) {');
-  j("    return Promise.reject(new Error('SidecarMethods.call is abstract'));");
-  j('  }');
-  j();
-  j('  /** @param {string} _method @param {object} [_params] @returns {Promise<void>} */');
-  j('  notify(_method, _params) {');
-  j("    return Promise.reject(new Error('SidecarMethods.notify is abstract'));");
-  j('  }');
-  j('  /* c8 ignore stop */');
-  for (const e of requests) {
-    j();
-    const lines = methodDoc(e, []);
-    j('  /**');
-    for (const l of lines) j(`   * ${l.replace(/\*\//g, '*\\/')}`.trimEnd());
-    j(`   * @param {import('./types.js').${e.paramsName}} ${e.optional ? '[params]' : 'params'}`);
-    j("   * @param {import('./types.js').CallOptions} [options]");
-    j(`   * @returns {Promise<import('./types.js').${e.resultName}>}`);
-    j('   */');
-    j(`  ${jsNameOf(e.m)}(params, options) {`);
-    j(`    return this.call(${lit(e.m.name)}, params, options);`);
-    j('  }');
-  }
-  for (const e of clientNotifications) {
-    j();
-    const lines = methodDoc(e, ['A notification: resolves once written, never gets a response.']);
-    j('  /**');
-    for (const l of lines) j(`   * ${l.replace(/\*\//g, '*\\/')}`.trimEnd());
-    j(`   * @param {import('./types.js').${e.paramsName}} ${e.optional ? '[params]' : 'params'}`);
-    j('   * @returns {Promise<void>}');
-    j('   */');
-    j(`  ${jsNameOf(e.m)}(params) {`);
-    j(`    return this.notify(${lit(e.m.name)}, params);`);
-    j('  }');
-  }
-  j('}');
-  const methodsJs = js.join('\n') + '\n';
+  return out;
+}
+const ANNOTATIONS = new Set(['description', 'title', 'writeOnly', 'readOnly', 'deprecated', 'default', 'examples']);
 
-  return { 'types.d.ts': typesDts, 'methods.js': methodsJs };
+// ----------------------------------------------------------------------------------------------- files
+
+/** A digest of the schema documents' content (not their bytes: line endings and key spacing do not count). */
+export function schemaDigest(openrpc, notifications) {
+  return createHash('sha256').update(JSON.stringify([openrpc, notifications])).digest('hex');
+}
+
+const DIGEST_LINE = /schema digest: ([0-9a-f]{64})/;
+const lit = (v) => JSON.stringify(v);
+
+function header(sources, digest, comment = '//') {
+  return [
+    `${comment} GENERATED by scripts/generate-types.mjs from ${sources.join(' and ')}`,
+    `${comment} Do not edit: change the schema and run \`npm run generate\` (the tests fail while this is stale).`,
+    `${comment} schema digest: ${digest}`,
+  ].join('\n');
+}
+
+async function typesDts(openrpc, notifications, head) {
+  const { compile } = await import('json-schema-to-typescript');
+  return compile(protocolSchema(openrpc, notifications), 'Methods', {
+    bannerComment: `${head}\n// Contract: ${openrpc.info.title} protocol version ${openrpc.info.version}.\n\n/* eslint-disable */`,
+    unreachableDefinitions: true,
+    strictIndexSignatures: false,
+    format: true,
+  });
+}
+
+function protocolJs(openrpc, notifications, head) {
+  const errors = openrpc.components.errors || {};
+  return [
+    head,
+    '',
+    '/** Every method of the contract: wire name, wrapper name, and whether the client sends it as a notification. */',
+    'export const METHODS = Object.freeze([',
+    ...openrpc.methods.map(
+      (m) => `  Object.freeze({ name: ${lit(m.name)}, jsName: ${lit(jsNameOf(m))}, notification: ${!!m['x-notification']} }),`,
+    ),
+    ']);',
+    '',
+    '/** The notifications the sidecar sends (notifications.json x-methods); the client emits each as an event. */',
+    `export const NOTIFICATIONS = Object.freeze([${Object.keys(notifications['x-methods'] || {}).map(lit).join(', ')}]);`,
+    '',
+    '/** The error codes of the contract (components.errors), by name, plus the JSON-RPC standard ones. */',
+    'export const ERROR_CODES = Object.freeze({',
+    '  ParseError: -32700,',
+    '  InvalidRequest: -32600,',
+    '  MethodNotFound: -32601,',
+    ...Object.entries(errors).map(([name, e]) => `  ${/^[A-Za-z_$][\w$]*$/.test(name) ? name : lit(name)}: ${e.code},`),
+    '  InternalError: -32603,',
+    '});',
+    '',
+  ].join('\n');
+}
+
+const BLOCK_START = '// ---- BEGIN GENERATED';
+const BLOCK_END = '// ---- END GENERATED';
+
+function preloadBlock(openrpc, notifications, head) {
+  const channels = openrpc.methods.filter((m) => !m['x-notification'] && !MAIN_PROCESS_ONLY.includes(m.name));
+  return [
+    `${BLOCK_START} (scripts/generate-types.mjs; \`npm run generate\` rewrites it) ----`,
+    head,
+    '/** The methods a renderer may invoke (IPC channel = method name), with their wrapper names. */',
+    'const CHANNELS = [',
+    ...channels.map((m) => `  [${lit(m.name)}, ${lit(jsNameOf(m))}],`),
+    '];',
+    '/** The notifications notifications.json lists. */',
+    `const SCHEMA_NOTIFICATIONS = [${Object.keys(notifications['x-methods'] || {}).map(lit).join(', ')}];`,
+    BLOCK_END,
+  ].join('\n');
+}
+
+function spliceBlock(current, block, file) {
+  const start = current.indexOf(BLOCK_START);
+  const end = current.indexOf(BLOCK_END);
+  if (start < 0 || end < start) throw new Error(`${file} has no ${BLOCK_START} ... ${BLOCK_END} block`);
+  return current.slice(0, start) + block + current.slice(end + BLOCK_END.length);
 }
 
 // ----------------------------------------------------------------------------------------------- main
 
-function main() {
+async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const rpcPath = join(opts.schemaDir, 'openrpc.json');
   const notPath = join(opts.schemaDir, 'notifications.json');
   const openrpc = JSON.parse(readFileSync(rpcPath, 'utf8'));
   const notifications = JSON.parse(readFileSync(notPath, 'utf8'));
-  // Sources are named relative to the package so the output does not depend on the checkout path.
+  const digest = schemaDigest(openrpc, notifications);
+  // Sources are named relative to the package, so the output does not depend on the checkout path.
   const rel = (p) => relative(PACKAGE_DIR, p).split('\\').join('/');
-  const files = generate(openrpc, notifications, [rel(rpcPath), rel(notPath)]);
+  const sources = [rel(rpcPath), rel(notPath)];
+  const targets = {
+    types: join(opts.outDir, 'generated', 'types.d.ts'),
+    protocol: join(opts.outDir, 'generated', 'protocol.js'),
+    preload: join(opts.outDir, 'preload.cjs'),
+  };
+  const read = (p) => (existsSync(p) ? readFileSync(p, 'utf8') : null);
+
+  if (opts.mode === 'check-inputs') {
+    let stale = 0;
+    for (const target of Object.values(targets)) {
+      const found = DIGEST_LINE.exec(read(target) || '');
+      if (!found || found[1] !== digest) {
+        stale++;
+        process.stderr.write(`generate-types: ${rel(target)} was not generated from the current schema/; run \`npm run generate\` in clients/node\n`);
+      }
+    }
+    if (stale) process.exit(1);
+    process.stdout.write('generate-types: generated from the current schema/\n');
+    return;
+  }
+
+  const head = header(sources, digest);
+  const preloadNow = read(targets.preload);
+  if (preloadNow === null) throw new Error(`${rel(targets.preload)} is missing (it is hand-written around a generated block)`);
+  const files = {
+    [targets.types]: await typesDts(openrpc, notifications, head),
+    [targets.protocol]: protocolJs(openrpc, notifications, head),
+    [targets.preload]: spliceBlock(preloadNow, preloadBlock(openrpc, notifications, head), rel(targets.preload)),
+  };
 
   let stale = 0;
-  for (const [name, text] of Object.entries(files)) {
-    const target = join(opts.outDir, name);
-    if (opts.check) {
-      const current = existsSync(target) ? readFileSync(target, 'utf8') : null;
+  for (const [target, text] of Object.entries(files)) {
+    if (opts.mode === 'check') {
+      const current = read(target);
       if (current !== text) {
         stale++;
-        process.stderr.write(
-          `generate-types: ${rel(target)} is ${current === null ? 'missing' : 'stale'}; run \`npm run generate\` in clients/node\n`,
-        );
+        process.stderr.write(`generate-types: ${rel(target)} is ${current === null ? 'missing' : 'stale'}; run \`npm run generate\` in clients/node\n`);
       }
-    } else {
+    } else if (read(target) !== text) {
+      mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, text);
       process.stdout.write(`wrote ${rel(target)}\n`);
     }
   }
-  if (opts.check) {
+  if (opts.mode === 'check') {
     if (stale) process.exit(1);
     process.stdout.write('generate-types: up to date\n');
   }
 }
 
-main();
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    process.stderr.write(`generate-types: ${err.stack || err}\n`);
+    process.exit(1);
+  });
+}

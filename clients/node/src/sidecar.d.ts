@@ -1,28 +1,34 @@
-// Types of src/sidecar.js (hand-written; the protocol types and the wrapper signatures are generated into
-// types.d.ts from schema/ by scripts/generate-types.mjs).
+// Types of src/sidecar.js (hand-written). The protocol types are generated from schema/ into
+// generated/types.d.ts; protocol.d.ts maps method names onto them.
 
 import { EventEmitter } from 'node:events';
+import { ResponseError } from 'vscode-jsonrpc';
 import type {
-  AgentUpdate,
-  AllComplete,
   CallOptions,
   ClientNotifications,
   ErrorKind,
+  EventName,
+  EventPayload,
   InitializeResult,
   MethodName,
-  Methods,
+  ParamsArgs,
+  ParamsOf,
+  ResultOf,
   SidecarMethods,
-} from './types.js';
+} from './protocol.js';
 
-export * from './types.js';
+export * from './protocol.js';
+export { CancellationTokenSource } from 'vscode-jsonrpc';
+export type { CancellationToken } from 'vscode-jsonrpc';
+export { bridgeToRenderer } from './electron.js';
+export type { BridgeOptions, Bridge, IpcMainLike, WebContentsLike } from './electron.js';
 
-export declare class RpcError extends Error {
+/** An error response from the sidecar; a vscode-jsonrpc ResponseError with `.kind`. */
+export declare class RpcError extends ResponseError<unknown> {
   constructor(code: number, message: string, data?: unknown);
   readonly name: 'RpcError';
-  /** The JSON-RPC error code (see ERROR_CODES). */
-  code: number;
   /** `error.data` as sent: `{kind}` for application errors, `{field, reason}` for -32602, `{ref}` for -32603. */
-  data: unknown;
+  readonly data: unknown;
   /** `data.kind`, when the error has one. */
   readonly kind: ErrorKind | undefined;
 }
@@ -75,21 +81,19 @@ export interface StartOptions {
 export declare const DEFAULT_RESTART: Readonly<Required<RestartOptions>>;
 
 export declare const METHODS: ReadonlyArray<{ readonly name: string; readonly jsName: string; readonly notification: boolean }>;
-export declare const NOTIFICATIONS: ReadonlyArray<'agent:update' | 'all:complete'>;
-export declare const ERROR_CODES: Readonly<{
-  ParseError: -32700;
-  InvalidRequest: -32600;
-  MethodNotFound: -32601;
-  InvalidParams: -32602;
-  NotFound: -32010;
-  Conflict: -32011;
-  Validation: -32012;
-  SecretStorage: -32013;
-  Busy: -32014;
-  ShuttingDown: -32014;
-  RequestCancelled: -32800;
-  InternalError: -32603;
-}>;
+/** The notifications schema/notifications.json lists. */
+export declare const NOTIFICATIONS: ReadonlyArray<string>;
+export declare const ERROR_CODES: Readonly<Record<string, number>> & {
+  readonly InvalidParams: -32602;
+  readonly NotFound: -32010;
+  readonly Conflict: -32011;
+  readonly Validation: -32012;
+  readonly SecretStorage: -32013;
+  readonly Busy: -32014;
+  readonly ShuttingDown: -32014;
+  readonly RequestCancelled: -32800;
+  readonly InternalError: -32603;
+};
 
 export interface ExitEvent {
   code: number | null;
@@ -118,9 +122,26 @@ export interface FatalEvent {
 }
 
 /** A stderr line: the sidecar's JSON log record `{ts, level, logger, msg, extra?}`, or `{raw}` if not JSON. */
-export type StderrRecord = { ts?: string; level?: string; logger?: string; msg?: string; extra?: unknown; [key: string]: unknown } | { raw: string };
+export type StderrRecord =
+  | { ts?: string; level?: string; logger?: string; msg?: string; extra?: unknown; [key: string]: unknown }
+  | { raw: string };
 
 export type ClientState = 'starting' | 'running' | 'restarting' | 'closing' | 'closed' | 'fatal';
+
+/** The client's own events, besides the sidecar's notifications (EventName). */
+export interface ClientEvents {
+  notification: [method: string, params: unknown];
+  exit: [event: ExitEvent];
+  restart: [event: RestartEvent];
+  fatal: [event: FatalEvent];
+  stderr: [record: StderrRecord];
+  /** The reader could not parse what the sidecar wrote. */
+  protocolError: [event: { error: Error }];
+}
+
+type Listener<E extends string> = E extends keyof ClientEvents
+  ? (...args: ClientEvents[E]) => void
+  : (payload: EventPayload<E>) => void;
 
 export declare class SidecarClient extends EventEmitter {
   static start(options: StartOptions): Promise<SidecarClient>;
@@ -134,35 +155,19 @@ export declare class SidecarClient extends EventEmitter {
   readonly restartCount: number;
   initializeResult: InitializeResult | null;
 
-  call<M extends MethodName>(method: M, params?: Methods[M]['params'], options?: CallOptions): Promise<Methods[M]['result']>;
-  call(method: string, params?: object, options?: CallOptions): Promise<unknown>;
-  request<M extends MethodName>(
-    method: M,
-    params?: Methods[M]['params'],
-    options?: CallOptions,
-  ): { id: number; result: Promise<Methods[M]['result']> };
-  cancelRequest(id: number): void;
-  notify<N extends keyof ClientNotifications>(method: N, params?: ClientNotifications[N]): Promise<void>;
+  /** Any request by wire name; the typed wrappers (`conversationsCreate`, …) call this. */
+  call<M extends MethodName>(method: M, ...args: [...ParamsArgs<ParamsOf<M>>, options?: CallOptions]): Promise<ResultOf<M>>;
+  notify<N extends keyof ClientNotifications & string>(method: N, params?: ClientNotifications[N]): Promise<void>;
   close(options?: { timeoutMs?: number }): Promise<{ code: number | null; signal: NodeJS.Signals | null } | null>;
 
-  on(event: 'agent:update', listener: (update: AgentUpdate) => void): this;
-  on(event: 'all:complete', listener: (event: AllComplete) => void): this;
-  on(event: 'notification', listener: (method: string, params: unknown) => void): this;
-  on(event: 'exit', listener: (event: ExitEvent) => void): this;
-  on(event: 'restart', listener: (event: RestartEvent) => void): this;
-  on(event: 'fatal', listener: (event: FatalEvent) => void): this;
-  on(event: 'stderr', listener: (record: StderrRecord) => void): this;
-  on(event: 'protocolError', listener: (event: { line?: string; message?: unknown; error: Error }) => void): this;
-  once(event: 'agent:update', listener: (update: AgentUpdate) => void): this;
-  once(event: 'all:complete', listener: (event: AllComplete) => void): this;
-  once(event: 'exit', listener: (event: ExitEvent) => void): this;
-  once(event: 'restart', listener: (event: RestartEvent) => void): this;
-  once(event: 'fatal', listener: (event: FatalEvent) => void): this;
-  once(event: 'stderr', listener: (record: StderrRecord) => void): this;
-  off(event: string, listener: (...args: any[]) => void): this;
+  on<E extends EventName | keyof ClientEvents>(event: E, listener: Listener<E>): this;
+  once<E extends EventName | keyof ClientEvents>(event: E, listener: Listener<E>): this;
+  off<E extends EventName | keyof ClientEvents>(event: E, listener: Listener<E>): this;
+  addListener<E extends EventName | keyof ClientEvents>(event: E, listener: Listener<E>): this;
+  removeListener<E extends EventName | keyof ClientEvents>(event: E, listener: Listener<E>): this;
 }
 
-// The generated wrappers (llmConfigsCreate, messagesList, processUserMessage, chatCancel, ...).
+// The typed wrappers (llmConfigsCreate, messagesList, processUserMessage, chatCancel, sendExit, …).
 export interface SidecarClient extends SidecarMethods {}
 
 export default SidecarClient;

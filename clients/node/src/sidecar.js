@@ -1,30 +1,47 @@
 // A client for the chat-sidecar, written the way Electron's main process uses it: spawn the sidecar as a child
-// process with piped stdio, speak JSON-RPC 2.0 over NDJSON, correlate responses by id, turn the sidecar's
-// notifications into events, and restart it (with a cap) when it dies unexpectedly.
+// process, talk JSON-RPC 2.0 to it through vscode-jsonrpc (a MessageConnection over the child's stdio, LSP
+// framing, which the sidecar detects), turn its notifications into events, and restart it (with a cap) when it
+// dies unexpectedly.
 //
 //   import { SidecarClient } from '@chat-sidecar/client';
 //   const sidecar = await SidecarClient.start({ command, args, dataDir: app.getPath('userData') });
-//   sidecar.on('agent:update', (u) => win.webContents.send('agent:update', u));
+//   sidecar.on('agent:update', (u) => win.webContents.send('agent:update', u));   // or bridgeToRenderer()
 //   const rows = await sidecar.messagesList({ conversationId });
 //   await sidecar.close();
 //
-// Every RPC method has a typed wrapper (camelCase of the wire name; see methods.js, generated from
-// schema/openrpc.json, and types.d.ts). `call(method, params)` is the untyped way in.
+// Request ids, pending calls, framing and `$/cancelRequest` are vscode-jsonrpc's. What is ours: the process (spawn,
+// restart policy, close, no orphans), the typed wrappers (one per method of generated/protocol.js) and the error
+// types.
 
 import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
-import { SidecarMethods, METHODS, NOTIFICATIONS, ERROR_CODES } from './methods.js';
+import {
+  CancellationTokenSource,
+  ConnectionError,
+  ErrorCodes,
+  ResponseError,
+  StreamMessageReader,
+  StreamMessageWriter,
+  createMessageConnection,
+} from 'vscode-jsonrpc/node';
+import { ERROR_CODES, METHODS, NOTIFICATIONS } from './generated/protocol.js';
 
-export { METHODS, NOTIFICATIONS, ERROR_CODES };
+export { ERROR_CODES, METHODS, NOTIFICATIONS };
+/** vscode-jsonrpc's token source, for `{token}` (re-exported so an app needs no import of the library). */
+export { CancellationTokenSource };
+export { bridgeToRenderer } from './electron.js';
 
-/** An error response from the sidecar: `{code, message, data}` as sent (`data.kind` for application errors). */
-export class RpcError extends Error {
+/**
+ * An error response from the sidecar: `{code, message, data}` as sent, and `.kind` (`data.kind`) for application
+ * errors. A vscode-jsonrpc ResponseError, so code written against that library's errors works unchanged.
+ */
+export class RpcError extends ResponseError {
   /** @param {number} code @param {string} message @param {unknown} [data] */
   constructor(code, message, data) {
-    super(message);
+    super(code, message, data);
+    Object.setPrototypeOf(this, new.target.prototype); // ResponseError pins its own prototype
     this.name = 'RpcError';
-    this.code = code;
-    this.data = data;
   }
 
   /** `data.kind` (`not_found`, `conflict`, `validation`, `secret_storage`, `busy`, `shutting_down`), if any. */
@@ -58,6 +75,9 @@ export const DEFAULT_RESTART = Object.freeze({
   /** Wait before the n-th restart of the window (n from 1): immediate, then 0.5 s, 1 s, 2 s, 4 s. */
   backoffMs: (/** @type {number} */ n) => (n <= 1 ? 0 : Math.min(500 * 2 ** (n - 2), 10_000)),
 });
+
+/** The client's own events: a notification of the same name is only emitted as 'notification'. */
+const OWN_EVENTS = new Set(['notification', 'stderr', 'exit', 'restart', 'fatal', 'protocolError', 'error', 'newListener', 'removeListener']);
 
 // Children alive in this Node process, killed when Node exits so no sidecar is left orphaned.
 const LIVE = new Set();
@@ -123,7 +143,7 @@ function within(promise, ms) {
  * @property {number} [closeTimeoutMs]  how long close() waits for a clean exit before killing (default 5000)
  */
 
-export class SidecarClient extends SidecarMethods {
+export class SidecarClient extends EventEmitter {
   /**
    * Spawn the sidecar and (by default) initialize it. Rejects if the command cannot be started or dies
    * before answering `initialize`; the restart policy only applies once this has resolved.
@@ -168,9 +188,6 @@ export class SidecarClient extends SidecarMethods {
     /** @type {'starting'|'running'|'restarting'|'closing'|'closed'|'fatal'} */
     this._state = 'starting';
     this._session = null;
-    this._nextId = 1;
-    /** @type {Map<number, any>} */
-    this._pending = new Map();
     this._ready = deferred();
     this._restartTimes = [];
     this._restartTimer = null;
@@ -200,76 +217,44 @@ export class SidecarClient extends SidecarMethods {
   // ------------------------------------------------------------------------------------------- calls
 
   /**
-   * Call a method by its wire name. Resolves with `result`, rejects with an RpcError (an error response) or a
+   * Call a method by its wire name. Resolves with `result`; rejects with an RpcError (an error response) or a
    * SidecarConnectionError (the process died, its stdin broke, the client closed or gave up). While the sidecar
    * is being restarted, the call waits for the new process.
    * @param {string} method
    * @param {object} [params]
-   * @param {{signal?: AbortSignal}} [options]
+   * @param {{token?: import('vscode-jsonrpc').CancellationToken, signal?: AbortSignal}} [options]
    * @returns {Promise<any>}
    */
-  call(method, params, options) {
-    return this.request(method, params, options).result;
-  }
-
-  /**
-   * Like call(), but also gives the request id, for cancelRequest(id).
-   * @param {string} method
-   * @param {object} [params]
-   * @param {{signal?: AbortSignal}} [options]
-   * @returns {{id: number, result: Promise<any>}}
-   */
-  request(method, params, options = {}) {
-    const id = this._nextId++;
-    const signal = options.signal;
-    const settle = deferred();
-    const entry = { id, method, session: null, written: false, settle, cleanup: () => {} };
-    if (signal && signal.aborted) {
-      settle.reject(signal.reason);
-      return { id, result: settle.promise };
-    }
-    // JSON-RPC params are an object (or array) or absent. null is sent as absent: the sidecar answers a
-    // `params: null` request with an error whose id is null, which no client could match to its call.
+  call(method, params, options = {}) {
+    const { signal, token } = options;
+    if (signal && signal.aborted) return Promise.reject(signal.reason);
+    // JSON-RPC params are an object or absent. null is sent as absent: the sidecar answers a `params: null`
+    // request with an error whose id is null, which no client could match to its call.
     if (params === null) params = undefined;
-    if (params !== undefined && typeof params !== 'object') {
-      settle.reject(new TypeError(`params of ${method} must be an object, got ${typeof params}`));
-      return { id, result: settle.promise };
+    if (params !== undefined && (typeof params !== 'object' || Array.isArray(params))) {
+      return Promise.reject(new TypeError(`params of ${method} must be an object, got ${Array.isArray(params) ? 'an array' : typeof params}`));
     }
-    this._pending.set(id, entry);
-    if (signal) {
+    if (!signal) return this._whenReady().then((session) => this._requestOn(session, method, params, token));
+
+    // An AbortSignal drives a token of its own (joined with the caller's), and rejects at once.
+    const source = new CancellationTokenSource();
+    const joined = token ? token.onCancellationRequested(() => source.cancel()) : null;
+    const sent = this._whenReady().then((session) => {
+      if (signal.aborted) throw signal.reason; // aborted while waiting for a restart: never sent
+      return this._requestOn(session, method, params, source.token);
+    });
+    return new Promise((resolve, reject) => {
       const onAbort = () => {
-        const e = this._pending.get(id);
-        if (!e) return;
-        this._forget(e);
-        if (e.written && e.session && !e.session.done) this._writeTo(e.session, { jsonrpc: '2.0', method: '$/cancelRequest', params: { id } }, () => {});
-        settle.reject(signal.reason);
+        source.cancel();
+        reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      entry.cleanup = () => signal.removeEventListener('abort', onAbort);
-    }
-    this._whenReady().then(
-      (session) => {
-        if (!this._pending.has(id)) return; // cancelled while waiting
-        this._send(session, entry, params);
-      },
-      (err) => this._fail(entry, err),
-    );
-    return { id, result: settle.promise };
-  }
-
-  /**
-   * Send `$/cancelRequest {id}` for a pending call; that call then rejects with RpcError -32800 when the sidecar
-   * answers. A call not yet sent (waiting for a restart) is rejected at once; an unknown id is ignored.
-   * @param {number} id
-   */
-  cancelRequest(id) {
-    const entry = this._pending.get(id);
-    if (!entry) return;
-    if (!entry.written || !entry.session || entry.session.done) {
-      this._fail(entry, new RpcError(ERROR_CODES.RequestCancelled, 'Request cancelled'));
-      return;
-    }
-    this._writeTo(entry.session, { jsonrpc: '2.0', method: '$/cancelRequest', params: { id } }, () => {});
+      sent.then(resolve, reject).finally(() => {
+        signal.removeEventListener('abort', onAbort);
+        if (joined) joined.dispose();
+        source.dispose();
+      });
+    });
   }
 
   /**
@@ -279,12 +264,7 @@ export class SidecarClient extends SidecarMethods {
    * @returns {Promise<void>}
    */
   async notify(method, params) {
-    const session = await this._whenReady();
-    const msg = { jsonrpc: '2.0', method };
-    if (params !== undefined && params !== null) msg.params = params;
-    await /** @type {Promise<void>} */ (
-      new Promise((resolve, reject) => this._writeTo(session, msg, (err) => (err ? reject(err) : resolve())))
-    );
+    return this._notifyOn(await this._whenReady(), method, params);
   }
 
   // ------------------------------------------------------------------------------------------- close
@@ -307,25 +287,19 @@ export class SidecarClient extends SidecarMethods {
     this._state = 'closing';
     if (this._restartTimer) clearTimeout(this._restartTimer);
     this._restartTimer = null;
-    const closedErr = new SidecarConnectionError('ERR_SIDECAR_CLOSED', 'the sidecar client was closed');
-    this._ready.reject(wasFatal ? this._fatalError : closedErr);
+    // Calls waiting for a process will never get one; those already sent get their answers (shutdown lets a
+    // processUserMessage in flight finish with its result).
+    this._ready.reject(wasFatal ? this._fatalError : new SidecarConnectionError('ERR_SIDECAR_CLOSED', 'the sidecar client was closed'));
     const session = this._session;
     if (!session || session.done) {
       this._state = 'closed';
-      this._rejectUnsent(closedErr);
       return session ? session.exit : null;
     }
     const started = Date.now();
     const left = () => Math.max(0, timeoutMs - (Date.now() - started));
-    // Calls still waiting to be written will never be; those already written get their answers (shutdown lets
-    // a processUserMessage in flight finish with its result).
-    this._rejectUnsent(closedErr);
     if (!session.stdinBroken) {
-      const shutdown = this._callOn(session, 'shutdown');
-      await within(shutdown, left());
-      await /** @type {Promise<void>} */ (
-        new Promise((resolve) => this._writeTo(session, { jsonrpc: '2.0', method: 'exit' }, () => resolve()))
-      );
+      await within(this._requestOn(session, 'shutdown'), left());
+      await this._notifyOn(session, 'exit').catch(() => {});
     }
     try {
       session.child.stdin.end();
@@ -352,52 +326,51 @@ export class SidecarClient extends SidecarMethods {
     return this._ready.promise;
   }
 
-  /** A call on one specific process, bypassing the ready gate (initialize, shutdown). */
-  _callOn(session, method, params) {
-    const id = this._nextId++;
-    const settle = deferred();
-    const entry = { id, method, session: null, written: false, settle, cleanup: () => {} };
-    this._pending.set(id, entry);
-    this._send(session, entry, params);
-    return settle.promise;
+  /** A request on one process (the ready gate is the caller's business). */
+  async _requestOn(session, method, params, token) {
+    if (session.done || this._stdinGone(session)) throw this._goneError(session);
+    const args = params === undefined ? [] : [params];
+    if (token) args.push(token);
+    try {
+      return await session.connection.sendRequest(method, ...args);
+    } catch (err) {
+      throw this._mapError(err, session, method);
+    }
   }
 
-  _send(session, entry, params) {
-    if (session.done || session.stdinBroken) {
-      this._fail(entry, this._goneError(session));
-      return;
+  async _notifyOn(session, method, params) {
+    if (session.done || this._stdinGone(session)) throw this._goneError(session);
+    try {
+      await (params === undefined || params === null
+        ? session.connection.sendNotification(method)
+        : session.connection.sendNotification(method, params));
+    } catch (err) {
+      throw this._mapError(err, session, method);
     }
-    entry.session = session;
-    entry.written = true;
-    session.pending.add(entry.id);
-    const msg = { jsonrpc: '2.0', id: entry.id, method: entry.method };
-    if (params !== undefined) msg.params = params;
-    this._writeTo(session, msg, (err) => {
-      if (err) this._fail(entry, err);
-    });
   }
 
-  _writeTo(session, msg, cb) {
-    const child = session.child;
-    if (session.done || session.stdinBroken || !child.stdin || child.stdin.destroyed || child.stdin.writableEnded) {
-      cb(this._goneError(session));
-      return;
+  _stdinGone(session) {
+    const stdin = session.child.stdin;
+    if (!session.stdinBroken && stdin && (stdin.destroyed || stdin.writableEnded)) session.stdinBroken = true;
+    return session.stdinBroken;
+  }
+
+  /** vscode-jsonrpc's errors, in this client's terms. */
+  _mapError(err, session, method) {
+    if (err instanceof ResponseError) {
+      switch (err.code) {
+        case ErrorCodes.PendingResponseRejected: // the connection was disposed: the process is gone
+          return this._goneError(session);
+        case ErrorCodes.MessageWriteError: // a broken pipe, or params that are not JSON (a BigInt, a cycle)
+          return session.stdinBroken || session.done
+            ? this._goneError(session)
+            : new TypeError(`could not send ${method}: ${err.message}`);
+        default:
+          return new RpcError(err.code, err.message, err.data);
+      }
     }
-    let line;
-    try {
-      line = JSON.stringify(msg) + '\n';
-    } catch (err) {
-      cb(err); // e.g. a BigInt or a cycle in params: that call fails, nothing is written
-      return;
-    }
-    try {
-      child.stdin.write(line, (err) => {
-        if (err) cb(this._pipeError(err));
-        else cb(null);
-      });
-    } catch (err) {
-      cb(this._pipeError(err));
-    }
+    if (err instanceof ConnectionError) return this._goneError(session);
+    return err;
   }
 
   _goneError(session) {
@@ -408,36 +381,16 @@ export class SidecarClient extends SidecarMethods {
         signal: e.signal,
       });
     }
-    return new SidecarConnectionError('ERR_SIDECAR_EPIPE', "the sidecar's stdin is closed");
-  }
-
-  _pipeError(err) {
-    return new SidecarConnectionError('ERR_SIDECAR_EPIPE', `writing to the sidecar failed: ${err.code || err.message}`, {
-      cause: err,
-    });
-  }
-
-  _forget(entry) {
-    this._pending.delete(entry.id);
-    if (entry.session) entry.session.pending.delete(entry.id);
-    entry.cleanup();
-  }
-
-  _fail(entry, err) {
-    if (!this._pending.has(entry.id)) return;
-    this._forget(entry);
-    entry.settle.reject(err);
-  }
-
-  _rejectUnsent(err) {
-    for (const entry of [...this._pending.values()]) if (!entry.written) this._fail(entry, err);
-  }
-
-  _rejectSession(session, err) {
-    for (const id of [...session.pending]) {
-      const entry = this._pending.get(id);
-      if (entry) this._fail(entry, err);
+    if (session.stdinBroken) {
+      const cause = session.stdinError;
+      return new SidecarConnectionError(
+        'ERR_SIDECAR_EPIPE',
+        `writing to the sidecar failed: ${cause ? cause.code || cause.message : 'its stdin is closed'}`,
+        cause ? { cause } : {},
+      );
     }
+    // The connection closed (stdout ended) before the exit was seen: the process is on its way out.
+    return new SidecarConnectionError('ERR_SIDECAR_EXITED', 'the sidecar closed its output');
   }
 
   _spawn() {
@@ -447,24 +400,38 @@ export class SidecarClient extends SidecarMethods {
       cwd: this._cwd,
       windowsHide: true,
     });
+    const reader = new StreamMessageReader(child.stdout);
+    // No "partial message" timer: this client does not use it, and the library re-arms it every 10 s for as long
+    // as a frame stays incomplete, even after the process is gone (a sidecar that died mid-frame would keep this
+    // process alive).
+    reader.partialMessageTimeout = 0;
+    const writer = new StreamMessageWriter(child.stdin);
+    const connection = createMessageConnection(reader, writer);
     const session = {
       child,
-      pending: new Set(),
+      connection,
       stdinBroken: false,
+      stdinError: null,
       done: false,
       exit: null,
-      spawnError: null,
       closedSignal: deferred(),
       spawned: deferred(),
     };
     session.closed = session.closedSignal.promise;
     if (child.pid !== undefined) trackChild(child);
 
+    connection.onNotification((method, params) => this._onNotification(method, params));
+    reader.onError((error) => this.emit('protocolError', { error }));
+    // A write that failed on the pipe (the library also reports params it could not encode: those have no code).
+    writer.onError(([error]) => {
+      if (error && /** @type {any} */ (error).code) this._onStdinError(session, error);
+    });
+    connection.listen();
+
     child.on('spawn', () => session.spawned.resolve());
     child.on('error', (/** @type {NodeJS.ErrnoException} */ err) => {
       // Spawn failure (ENOENT, EACCES): 'close' follows. A failed kill() also lands here: ignore it.
       if (child.pid === undefined) {
-        session.spawnError = err;
         session.spawned.reject(
           new SidecarConnectionError('ERR_SIDECAR_SPAWN', `could not start ${this._command}: ${err.code || err.message}`, {
             cause: err,
@@ -473,10 +440,6 @@ export class SidecarClient extends SidecarMethods {
       }
     });
     child.stdin.on('error', (err) => this._onStdinError(session, err));
-    child.stdout.on('error', () => {});
-    child.stderr.on('error', () => {});
-
-    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => this._onLine(session, line));
     createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => this._onStderr(line));
 
     let fallback = null;
@@ -500,7 +463,7 @@ export class SidecarClient extends SidecarMethods {
     this._session = session;
     try {
       await session.spawned.promise;
-      if (this._initialize) this.initializeResult = await this._callOn(session, 'initialize', this._initParams());
+      if (this._initialize) this.initializeResult = await this._requestOn(session, 'initialize', this._initParams());
     } catch (err) {
       this._state = 'closed';
       this._ready.reject(err);
@@ -510,6 +473,7 @@ export class SidecarClient extends SidecarMethods {
       }
       throw err;
     }
+    if (this._state !== 'starting') return; // close() was called meanwhile
     this._state = 'running';
     this._ready.resolve(session);
   }
@@ -519,57 +483,21 @@ export class SidecarClient extends SidecarMethods {
   }
 
   _onStdinError(session, err) {
-    if (session.stdinBroken) return;
+    if (session.stdinBroken && session.stdinError) return;
     session.stdinBroken = true;
-    // Nothing more can be sent to this process: its pending calls cannot complete normally.
-    this._rejectSession(session, this._pipeError(err));
-    // A process whose stdin is gone is on its way out; make sure it goes (the exit then drives the restart).
+    session.stdinError = err;
+    // Nothing more can be sent to this process; calls already sent may still be answered (the sidecar finishes
+    // what it has read), but a process whose stdin is gone is on its way out: make sure it goes (the exit then
+    // drives the restart policy).
     const t = setTimeout(() => {
       if (!session.done) session.child.kill('SIGTERM');
     }, 2000);
     t.unref();
   }
 
-  _onLine(session, line) {
-    if (!line.trim()) return;
-    let msg;
-    try {
-      msg = JSON.parse(line);
-    } catch (error) {
-      this.emit('protocolError', { line, error });
-      return;
-    }
-    if (Array.isArray(msg)) for (const m of msg) this._onMessage(session, m);
-    else this._onMessage(session, msg);
-  }
-
-  _onMessage(session, msg) {
-    if (!msg || typeof msg !== 'object') {
-      this.emit('protocolError', { message: msg, error: new Error('not a JSON-RPC message') });
-      return;
-    }
-    if (typeof msg.method === 'string') {
-      if ('id' in msg) {
-        // The sidecar sends no requests; answer like any JSON-RPC peer would.
-        this._writeTo(session, { jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'Method not found' } }, () => {});
-        return;
-      }
-      if (NOTIFICATIONS.includes(msg.method)) this.emit(msg.method, msg.params);
-      this.emit('notification', msg.method, msg.params);
-      return;
-    }
-    const entry = this._pending.get(msg.id);
-    if (!entry) {
-      if (msg.id === null || msg.id === undefined) this.emit('protocolError', { message: msg, error: new Error('response without id') });
-      return; // a late answer to a call aborted on this side
-    }
-    this._forget(entry);
-    if (msg.error) {
-      const e = msg.error;
-      entry.settle.reject(new RpcError(e.code, e.message, e.data));
-    } else {
-      entry.settle.resolve(msg.result);
-    }
+  _onNotification(method, params) {
+    if (!OWN_EVENTS.has(method)) this.emit(method, params);
+    this.emit('notification', method, params);
   }
 
   _onStderr(line) {
@@ -589,7 +517,7 @@ export class SidecarClient extends SidecarMethods {
     session.done = true;
     LIVE.delete(session.child);
     const exit = session.exit || { code: null, signal: null };
-    this._rejectSession(session, this._goneError(session));
+    session.connection.dispose(); // rejects the calls still pending on this process (-> ERR_SIDECAR_EXITED)
     session.closedSignal.resolve(exit);
     if (session !== this._session) return;
     const expected = this._state === 'closing' || this._state === 'closed' || this._state === 'starting';
@@ -605,7 +533,6 @@ export class SidecarClient extends SidecarMethods {
         signal: exit.signal,
       });
       this._ready.reject(this._fatalError);
-      this._rejectUnsent(this._fatalError);
       this.emit('fatal', { reason, code: exit.code, signal: exit.signal, restarts: this.restartCount, error: this._fatalError });
     };
     if (!this._restart) {
@@ -635,7 +562,7 @@ export class SidecarClient extends SidecarMethods {
     this._session = session;
     try {
       await session.spawned.promise;
-      if (this._initialize) this.initializeResult = await this._callOn(session, 'initialize', this._initParams());
+      if (this._initialize) this.initializeResult = await this._requestOn(session, 'initialize', this._initParams());
     } catch (err) {
       if (err instanceof RpcError) {
         // It runs but refused initialize: still usable; say so through the log event.
@@ -655,6 +582,15 @@ export class SidecarClient extends SidecarMethods {
       signal: previousExit.signal,
     });
   }
+}
+
+// One typed wrapper per method of the contract (generated/protocol.js, from schema/openrpc.json): `call` for a
+// request, `notify` for a client notification.
+for (const { name, jsName, notification } of METHODS) {
+  const wrapper = notification
+    ? { [jsName](params) { return this.notify(name, params); } }[jsName]
+    : { [jsName](params, options) { return this.call(name, params, options); } }[jsName];
+  Object.defineProperty(SidecarClient.prototype, jsName, { value: wrapper, writable: true, configurable: true });
 }
 
 export default SidecarClient;

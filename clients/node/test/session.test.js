@@ -1,10 +1,20 @@
 // A whole session through SidecarClient against tests/fake_provider.py: initialize, set-up, a streamed turn with
-// two agents (one cancelled mid-stream), the saved rows, error mapping, and a clean close.
+// two agents (one cancelled mid-stream), the saved rows, error mapping, cancellation (a vscode-jsonrpc token, an
+// AbortSignal), and a clean close.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CancellationTokenSource, ResponseError } from 'vscode-jsonrpc/node';
 import { SidecarClient, RpcError, ERROR_CODES, METHODS } from '../src/sidecar.js';
-import { alive, startFakeProvider, startOptions, tempDataDir, waitFor, setUpConversation } from '../testlib/helpers.js';
+import {
+  alive,
+  protocolVersion,
+  setUpConversation,
+  startFakeProvider,
+  startOptions,
+  tempDataDir,
+  waitFor,
+} from '../testlib/helpers.js';
 
 test('a turn streams through the emitter, one agent is cancelled, rows are saved, close exits 0', { timeout: 60_000 }, async (t) => {
   const fake = await startFakeProvider(t);
@@ -15,7 +25,7 @@ test('a turn streams through the emitter, one agent is cancelled, rows are saved
   client.on('stderr', (r) => stderr.push(r));
 
   // initialize ran on start (with our pid); calling it again answers the same.
-  assert.equal(client.initializeResult.protocolVersion, '1');
+  assert.equal(client.initializeResult.protocolVersion, protocolVersion());
   assert.equal(client.initializeResult.dataDir, dataDir);
   assert.equal(client.initializeResult.secretStorage, 'memory');
   const again = await client.initialize({ clientInfo: { name: 'node-test' } });
@@ -129,6 +139,8 @@ test('error responses reject with RpcError {code, message, data}', { timeout: 30
 
   const missing = await client.conversationsGet({ id: 'no-such-id' }).catch((e) => e);
   assert.ok(missing instanceof RpcError);
+  assert.ok(missing instanceof ResponseError, "an RpcError is vscode-jsonrpc's ResponseError too");
+  assert.equal(missing.name, 'RpcError');
   assert.equal(missing.code, ERROR_CODES.NotFound);
   assert.equal(missing.kind, 'not_found');
 
@@ -143,42 +155,59 @@ test('error responses reject with RpcError {code, message, data}', { timeout: 30
   assert.equal(blank.code, ERROR_CODES.Validation);
   assert.equal(blank.kind, 'validation');
 
-  // params: null is sent as absent (the sidecar would answer it with id null); a non-object is refused here.
+  // params: null is sent as absent (the sidecar would answer it with id null); a non-object is refused here,
+  // and so are params that are not JSON (nothing is written: the call fails, the connection goes on).
   assert.deepEqual(await client.call('ping', null), {});
   await assert.rejects(client.call('ping', 'text'), TypeError);
+  await assert.rejects(client.call('ping', [1]), TypeError);
+  await assert.rejects(client.call('ping', { n: 1n }), TypeError);
 
   // The process survived all of them.
   assert.deepEqual(await client.ping(), {});
 });
 
-test('every method of openrpc.json has a wrapper; $/cancelRequest and AbortSignal cancel a call', { timeout: 30_000 }, async (t) => {
+test('every method of openrpc.json has a wrapper; a cancellation token and an AbortSignal cancel a call', { timeout: 30_000 }, async (t) => {
   const dataDir = await tempDataDir(t);
   const client = await SidecarClient.start(startOptions(dataDir));
   t.after(() => client.close());
 
   for (const m of METHODS) assert.equal(typeof client[m.jsName], 'function', `${m.name} -> ${m.jsName}`);
 
-  // A slow demo turn to cancel: cancelRequest(id) -> the sidecar answers -32800; its agent ends cancelled.
+  // A slow demo turn to cancel through vscode-jsonrpc's token: the library sends $/cancelRequest, the sidecar
+  // answers -32800 once the turn has settled, and the agent ends cancelled.
   const { conversation } = await setUpConversation((m, p) => client.call(m, p), {
     agents: [{ name: 'Sleepy', model: 'demo-slow', demo: true }],
   });
+  const source = new CancellationTokenSource();
   const thinking = waitFor(client, 'agent:update', (u) => u.status === 'thinking');
   const cancelled = waitFor(client, 'agent:update', (u) => u.status === 'cancelled');
-  const { id, result } = client.request('processUserMessage', { conversationId: conversation.id, content: 'Take your time.' });
+  const turn = client.processUserMessage({ conversationId: conversation.id, content: 'Take your time.' }, { token: source.token });
   await thinking;
-  client.cancelRequest(id);
-  await assert.rejects(result, (e) => e instanceof RpcError && e.code === ERROR_CODES.RequestCancelled);
-  await cancelled;
+  source.cancel();
+  const err = await turn.catch((e) => e);
+  assert.ok(err instanceof RpcError, String(err));
+  assert.equal(err.code, ERROR_CODES.RequestCancelled);
+  const update = await cancelled;
+  assert.equal(update.conversationId, conversation.id);
+
+  // A token cancelled before the call: the request and its cancellation go out together.
+  const early = new CancellationTokenSource();
+  early.cancel();
+  const pre = await client.processUserMessage({ conversationId: conversation.id, content: 'Never mind.' }, { token: early.token }).catch((e) => e);
+  assert.equal(pre.code, ERROR_CODES.RequestCancelled);
 
   // AbortSignal: rejects at once with the signal's reason, and the sidecar is told.
   const controller = new AbortController();
   const thinking2 = waitFor(client, 'agent:update', (u) => u.status === 'thinking');
   const cancelled2 = waitFor(client, 'agent:update', (u) => u.status === 'cancelled');
-  const turn = client.processUserMessage({ conversationId: conversation.id, content: 'Again, slowly.' }, { signal: controller.signal });
+  const turn2 = client.processUserMessage({ conversationId: conversation.id, content: 'Again, slowly.' }, { signal: controller.signal });
   await thinking2;
   controller.abort();
-  await assert.rejects(turn, { name: 'AbortError' });
+  await assert.rejects(turn2, { name: 'AbortError' });
   await cancelled2; // the sidecar got $/cancelRequest and stopped the agent
+
+  // An already aborted signal: nothing is sent.
+  await assert.rejects(client.ping(undefined, { signal: AbortSignal.abort(new Error('not now')) }), { message: 'not now' });
   assert.deepEqual(await client.ping(), {});
 });
 

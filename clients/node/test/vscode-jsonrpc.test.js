@@ -12,7 +12,7 @@ import {
   StreamMessageWriter,
   createMessageConnection,
 } from 'vscode-jsonrpc/node';
-import { REPO_DIR, alive, setUpConversation, sidecarCommand, startFakeProvider, tempDataDir, waitFor } from '../testlib/helpers.js';
+import { REPO_DIR, alive, protocolVersion, setUpConversation, sidecarCommand, startFakeProvider, tempDataDir, waitFor } from '../testlib/helpers.js';
 import { EventEmitter } from 'node:events';
 
 function startRaw(dataDir) {
@@ -41,7 +41,7 @@ test('vscode-jsonrpc (LSP framing): a streamed turn, cancellation, shutdown/exit
   });
 
   const init = await connection.sendRequest('initialize', { processId: process.pid, clientInfo: { name: 'vscode-jsonrpc-test' } });
-  assert.equal(init.protocolVersion, '1');
+  assert.equal(init.protocolVersion, protocolVersion());
   assert.ok(init.capabilities.framing.includes('lsp'));
   assert.deepEqual(await connection.sendRequest('ping'), {});
 

@@ -44,6 +44,12 @@ export function sidecarCommand() {
   return [pythonPath(), '-m', 'sidecar'];
 }
 
+/** The `protocolVersion` the sidecar's `initialize` answers, as schema/openrpc.json states it. */
+export function protocolVersion() {
+  const openrpc = JSON.parse(readFileSync(join(REPO_DIR, 'schema', 'openrpc.json'), 'utf8'));
+  return openrpc.components.schemas.InitializeResult.properties.protocolVersion.const;
+}
+
 /** A fresh data dir; removed by the returned cleanup. */
 export async function tempDataDir(t) {
   const dir = await mkdtemp(join(tmpdir(), 'sidecar-node-test-'));
