@@ -146,7 +146,8 @@ def test_retrying_a_cancelled_agent_deletes_its_partial_reply_and_answers_from_t
     sidecar: Sidecar, fake: FakeProvider
 ) -> None:
     config = fake_config(sidecar, fake, "anthropic")
-    room = room_with(sidecar, [("Cut", config, "claude-words-40-pace-20"), ("Peer", config, "claude-peer-words-3")])
+    # 8 s of text: the cancel lands while it streams even on a loaded machine.
+    room = room_with(sidecar, [("Cut", config, "claude-words-400-pace-20"), ("Peer", config, "claude-peer-words-3")])
     turn = _start_turn(sidecar, room, "Snapshot please")
     _wait_status(sidecar, room, "Cut", "streaming")
     sidecar.call("chat:cancel", {"conversationId": room.conversation_id, "conversationAgentId": room.ca("Cut")})
@@ -159,7 +160,7 @@ def test_retrying_a_cancelled_agent_deletes_its_partial_reply_and_answers_from_t
     assert partial not in {r["id"] for r in rows}
     assert len([r for r in rows if r["conversationAgentId"] == room.ca("Cut")]) == 1
     # The peer's reply to the same message is not in the retried agent's context.
-    retried_body = requests_for(fake, "claude-words-40-pace-20")[-1].body
+    retried_body = requests_for(fake, "claude-words-400-pace-20")[-1].body
     assert retried_body["messages"] == [{"role": "user", "content": "Snapshot please"}]
 
 

@@ -19,6 +19,18 @@ def test_the_demo_runs_two_parallel_turns_offline_and_exits_0(tmp_path: Path) ->
     assert out.count("3/3 agents answered") == 2
     for name in ("Ada", "Blaise", "Cleo"):
         assert f"{name} (complete):" in out
-    # The second turn quotes another agent: each agent sees the others' replies by name.
-    second_turn = out.split("Reply to one another")[1]
-    assert any(f"{name}: {name} here" in second_turn for name in ("Ada", "Blaise", "Cleo"))
+    # The demo quotes the last *user* message, never another agent's reply (CONTRACT §7).
+    second_turn = out.split("You: Reply to one another")[1]
+    assert second_turn.count('You said: "Reply to one another') == 3
+
+
+def test_the_auto_mode_demo_converses_until_every_agent_skips_and_exits_0(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sidecar", "--data-dir", str(tmp_path), "demo", "--mode", "auto"],
+        capture_output=True, text=True, timeout=120, env=clean_env(),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "[auto mode running]" in out and "[auto mode stopped: all_skipped]" in out
+    assert out.count("(skips their turn)") == 3  # each speaks twice, then all three skip one round
+    assert "6 replies in 3 rounds; stopped: all_skipped" in out

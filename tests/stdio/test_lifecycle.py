@@ -46,6 +46,7 @@ def _start_slow_turn(sidecar: Sidecar) -> tuple[str, str]:
 def test_stdin_eof_with_nothing_in_flight_exits_0(spawn_sidecar: Callable[..., Sidecar], framing: str) -> None:
     sidecar = spawn_sidecar(framing=framing)
     assert sidecar.call("ping") == {}
+    assert sidecar.call("conversations:list") == []  # the database file exists once this is answered
     started = time.monotonic()
     sidecar.close_stdin()
     assert _exit_code_within_contract(sidecar, started) == 0
@@ -137,6 +138,7 @@ def test_the_sidecar_exits_when_the_process_named_in_initialize_dies(spawn_sidec
     sidecar = spawn_sidecar()
     result = sidecar.call("initialize", {"clientInfo": {"name": "test"}, "processId": parent.pid})
     assert result["protocolVersion"] == "1"
+    assert sidecar.call("conversations:list") == []  # the database file exists once this is answered
     parent.kill()
     parent.wait()
     started = time.monotonic()
