@@ -31,8 +31,8 @@ from storage.ids import IdFactory
 if TYPE_CHECKING:
     from peewee import SqliteDatabase
 
-WRITER_DRAIN_SECONDS = 0.4
-WRITER_GRACE_SECONDS = 0.5  # once stopping, how long a frame may wait for a client that is not reading
+WRITER_DRAIN_SECONDS = 0.3
+WRITER_GRACE_SECONDS = 0.3  # once stopping, how long a frame may wait for a client that is not reading
 
 
 async def serve(settings: Settings, in_fd: int, out_fd: int) -> None:

@@ -17,7 +17,7 @@ from storage.records import LlmConfigRecord, ParticipantRecord
 
 NO_LLM_CONFIG = "This agent has no LLM configuration. Choose one in its settings."
 KEY_UNREADABLE = "The API key for this agent's LLM configuration could not be read from the OS keychain."
-CLOSE_SECONDS = 0.5
+CLOSE_SECONDS = 0.2
 
 
 class ProviderPool:

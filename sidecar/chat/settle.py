@@ -21,7 +21,7 @@ from storage.ids import IdFactory
 from storage.repositories import messages, turns
 
 # Once the process is stopping, settling may take this long: shutdown must end inside the contract's 2 s.
-HURRIED_SETTLE_SECONDS = 0.8
+HURRIED_SETTLE_SECONDS = 0.5
 MIN_HURRIED_SETTLE_SECONDS = 0.2  # a run cancelled late still gets a moment to commit its row
 NOT_SAVED_MESSAGE = "The reply could not be saved. Try again in a moment."
 
