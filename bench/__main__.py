@@ -3,7 +3,8 @@
 Runs each measure against a real sidecar subprocess and the fake provider server, then prints one table.
 `--baseline DIR` runs the same measures (except the in-process context build) against the sidecar source tree
 in DIR too (e.g. `git archive <rev> sidecar storage schema | tar -x -C DIR`), and prints both side by side.
-Measures: context, rpc, cold, turns, memory, scale, search. Check `uptime` first: on a busy machine the figures drift.
+Measures: context, rpc, cold, first-turn, turns, memory, scale, search. Check `uptime` first: on a busy machine the
+figures drift.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from typing import Any
 from bench import machine, proc
 from bench.stats import Row, fmt
 
-MEASURES = ("context", "rpc", "cold", "turns", "memory", "scale", "search")
+MEASURES = ("context", "rpc", "cold", "first-turn", "turns", "memory", "scale", "search")
 
 
 def run_measure(name: str, quick: bool) -> list[Row]:
-    module = importlib.import_module(f"bench.m_{name}")
+    module = importlib.import_module(f"bench.m_{name.replace('-', '_')}")
     result = module.measure(quick)
     return result[0] if isinstance(result, tuple) else result  # rpc also returns its raw figures
 

@@ -1,4 +1,5 @@
-"""Build the one-folder standalone binary into dist/chat-sidecar/, then print its size and cold-start time.
+"""Build the one-folder standalone binary into dist/chat-sidecar/, then print its size (in all, as a gzipped
+tarball, and per top-level entry of the folder) and its cold-start time.
 
     python build/build.py            # needs the `build` extra: pip install -e '.[build]'
 """
@@ -10,6 +11,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +32,29 @@ def build() -> None:
 
 def folder_size_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def sizes_by_entry(folder: Path) -> list[tuple[str, float]]:
+    """MB per top-level entry (the executable, then each file or folder in `_internal/`), largest first."""
+    entries = [p for p in folder.iterdir() if p.name != "_internal"] + sorted((folder / "_internal").iterdir())
+    sizes = [(str(p.relative_to(folder)), folder_size_mb(p) if p.is_dir() else p.stat().st_size / 1e6) for p in entries]
+    return sorted(sizes, key=lambda entry: -entry[1])
+
+
+def gzipped_tarball_mb(folder: Path) -> float:
+    with tempfile.TemporaryFile() as out:
+        with tarfile.open(fileobj=out, mode="w:gz") as tar:
+            tar.add(folder, arcname=folder.name)
+        return out.tell() / 1e6
+
+
+def size_table(folder: Path, rows: int = 20) -> str:
+    """A Markdown table of the largest entries; the rest summed in one row."""
+    sizes = sizes_by_entry(folder)
+    lines = ["| entry | MB |", "|---|---|"] + [f"| `{name}` | {mb:.2f} |" for name, mb in sizes[:rows]]
+    rest = sizes[rows:]
+    lines.append(f"| {len(rest)} more entries | {sum(mb for _, mb in rest):.2f} |")
+    return "\n".join(lines)
 
 
 def cold_start_ms(runs: int = 5) -> list[float]:
@@ -59,7 +84,9 @@ def main() -> None:
     started = time.perf_counter()
     build()
     print(f"built {BINARY.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s")
-    print(f"size: {folder_size_mb(BINARY.parent):.1f} MB (one folder)")
+    folder = BINARY.parent
+    print(f"size: {folder_size_mb(folder):.1f} MB (one folder), {gzipped_tarball_mb(folder):.1f} MB gzipped")
+    print(size_table(folder))
     timings = cold_start_ms()
     print(f"cold start (spawn → initialize answered): median {statistics.median(timings):.0f} ms, "
           f"min {min(timings):.0f} ms, max {max(timings):.0f} ms over {len(timings)} runs")

@@ -25,6 +25,7 @@ from sidecar.services import Services
 from sidecar.settings import Settings
 from sidecar.transport.framing import Frame, FrameDecoder
 from sidecar.transport.stdio import FrameWriter, read_frames
+from sidecar.warmup import warm_up
 from storage.db import Database
 from storage.ids import IdFactory
 
@@ -66,6 +67,7 @@ async def serve(settings: Settings, in_fd: int, out_fd: int) -> None:
             work.start_soon(lifecycle.watch_signals)
             work.start_soon(_serve_frames, frames_receive, dispatcher, lifecycle, work)
             work.start_soon(_open_database, db, settings.data_dir, ids, lifecycle, open_failure)
+            work.start_soon(warm_up, services)  # waits for the open, then loads what the first turn needs
             logger.bind(data_dir=str(settings.data_dir), secret_store=secrets.kind).info("ready")
             await lifecycle.stop.wait()
             # Before the work is cancelled: settling the cancelled agents must not wait on a client gone quiet

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import threading
 
 import anyio
 import anyio.to_thread
@@ -22,8 +23,9 @@ def open_provider(settings: ProviderSettings) -> Provider:
 
 
 _imported: set[str] = set()
-# One lock for every SDK: they share pydantic and httpx2, and two threads importing one cycle can deadlock.
-_import_lock = anyio.Lock()
+# One lock for every SDK, held by the importing thread: they share pydantic and httpx2, and two threads importing one
+# cycle can deadlock. A caller cancelled while waiting leaves the import running (exit does not wait for it).
+_import_lock = threading.Lock()
 
 
 async def import_sdk(provider: str) -> None:
@@ -33,13 +35,19 @@ async def import_sdk(provider: str) -> None:
 
     Callers that arrive while the import runs wait for it here: the module is in ``sys.modules`` from the
     import's first line, and touching it on the loop then would block the loop on the import lock until done.
+    A caller cancelled meanwhile stops waiting; the import goes on in its thread (the process's exit, which ends
+    with ``os._exit``, does not wait for it).
     """
     module = spec_for(provider).sdk_module
     if module is None or module in _imported:  # imported once; later turns pay nothing
         return
-    async with _import_lock:
+    await anyio.to_thread.run_sync(_import, module, abandon_on_cancel=True)
+
+
+def _import(module: str) -> None:
+    with _import_lock:
         if module not in _imported:
-            await anyio.to_thread.run_sync(importlib.import_module, module)
+            importlib.import_module(module)
             _imported.add(module)
             # The SDK (with pydantic and httpx2) adds ~10^5 objects that live as long as the process; each full
             # collection walked them all, 50-120 ms of frozen event loop under load. Keep them out of its scans.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peewee import IntegrityError
+from peewee import JOIN, IntegrityError, fn
 
 from storage.errors import RowConflict
 from storage.ids import IdFactory, to_iso
@@ -143,3 +143,16 @@ def delete_llm_config(config_id: str) -> bool:
             raise RowConflict(f"This LLM config is used by {users} agent(s); change or delete them first", id=config_id)
         row.delete_instance()
     return bool(row.key_in_keychain)
+
+
+def providers_in_use() -> list[str]:
+    """The providers the stored llm configs name, the one with the most agents first (what a first turn likely
+    needs soonest), then by name."""
+    agents = fn.COUNT(Agent.id)
+    query = (
+        LlmConfig.select(LlmConfig.provider)
+        .join(Agent, JOIN.LEFT_OUTER, on=(Agent.llm_config_id == LlmConfig.id))
+        .group_by(LlmConfig.provider)
+        .order_by(agents.desc(), LlmConfig.provider)
+    )
+    return [row.provider for row in query]

@@ -21,7 +21,7 @@ CAST: dict[str, tuple[str, str, str]] = {
     "Refused": ("openai", "gpt-err-401", "401 at once: error, not retried"),
     "Limited": ("demo", "demo-error-rate_limit", "rate_limit, retried twice (~2 s), then error"),
     "Endless": ("openai", "gpt-words-100000-pace-20", "streams until cancelled"),
-    "Mute": ("anthropic", "claude-hang", "thinking until cancelled"),
+    "Mute": ("anthropic", "claude-hang", "thinking until cancelled or its timeouts run out (~10 s)"),
     "Slow": ("demo", "demo-slow", "~300 ms a word: 6-12 s"),
 }
 NAMES = sorted(CAST)
@@ -49,9 +49,14 @@ def create_agents(call: Any, configs: dict[str, str]) -> dict[str, str]:
     role, personality = call("roles:list")[0]["id"], call("personalities:list")[0]["id"]
     return {
         name: call("agents:create", {"name": name, "llmConfigId": configs[provider], "model": model, "roleId": role,
-                                     "personalityId": personality})["id"]
+                                     "personalityId": personality, **TIMEOUTS.get(name, {})})["id"]
         for name, (provider, model, _) in CAST.items()
     }
+
+
+# Mute gives up after its attempts (3 × 3 s + backoff) instead of never: an agent queued behind it on a config
+# limited to one call (the "limit concurrency" action) would otherwise wait forever for its slot.
+TIMEOUTS: dict[str, dict[str, int]] = {"Mute": {"timeoutMs": 3000}}
 
 
 def restore_keys(call: Any, configs: dict[str, str]) -> None:

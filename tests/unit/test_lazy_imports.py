@@ -23,7 +23,14 @@ from storage.ids import IdFactory
 from storage.setup import open_database
 
 # What `chat-sidecar` imports before `anyio.run(serve, ...)` (sidecar.cli.serve_stdio).
-START_UP_IMPORTS = ["sidecar.cli", "sidecar.transport.stdio", "sidecar.app", "sidecar.logs", "storage.migrations"]
+START_UP_IMPORTS = [
+    "sidecar.cli",
+    "sidecar.transport.stdio",
+    "sidecar.app",
+    "sidecar.warmup",
+    "sidecar.logs",
+    "storage.migrations",
+]
 LOADED_ON_FIRST_USE = [
     "sidecar.chat.orchestrator",
     "sidecar.providers.factory",
@@ -102,6 +109,50 @@ def test_the_chat_engine_is_imported_by_the_first_chat_call_that_needs_it(tmp_pa
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     # after a data call: not loaded; after chat:cancel with nothing running: not loaded; after buildAgentContext: loaded
     assert done.stdout.strip() == "[False, False, True]"
+
+
+WARM_UP_AFTER_THE_OPEN = """
+import sys
+import anyio
+from sidecar.lifecycle import Lifecycle
+from sidecar.secrets import SecretStore
+from sidecar.services import Services
+from sidecar.settings import Settings
+from sidecar.warmup import warm_up
+from storage.ids import IdFactory
+from storage.repositories.llm_configs import create_llm_config
+from storage.setup import open_database
+
+async def main():
+    ids = IdFactory()
+    settings = Settings(data_dir=DATA_DIR)
+    database = open_database(DATA_DIR, ids)
+    for n, provider in enumerate(PROVIDERS):
+        database.run_sync(create_llm_config, ids, {"customName": f"c{n}", "provider": provider})
+    lifecycle = Lifecycle(settings, "memory", spawn=lambda *args: None)
+    await warm_up(Services(settings, database, ids, SecretStore("memory"), emit=None, lifecycle=lifecycle))
+    print(sorted(name for name in ("sidecar.chat.orchestrator", "openai", "anthropic") if name in sys.modules))
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.parametrize(
+    ("stored_providers", "loaded"),
+    [
+        ([], ["sidecar.chat.orchestrator"]),  # only the seeded demo config: no SDK
+        (["openai"], ["openai", "sidecar.chat.orchestrator"]),
+        (["anthropic", "demo"], ["anthropic", "sidecar.chat.orchestrator"]),
+        (["openai", "anthropic"], ["anthropic", "openai", "sidecar.chat.orchestrator"]),
+    ],
+)
+def test_the_warm_up_loads_the_engine_and_only_the_sdks_stored_configs_use(
+    tmp_path: Path, stored_providers: list[str], loaded: list[str]
+) -> None:
+    script = f"from pathlib import Path\nDATA_DIR = Path({str(tmp_path)!r})\nPROVIDERS = {stored_providers!r}\n"
+    done = subprocess.run([sys.executable, "-c", script + WARM_UP_AFTER_THE_OPEN], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == repr(loaded)
 
 
 @pytest.mark.anyio
