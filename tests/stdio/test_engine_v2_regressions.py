@@ -41,9 +41,9 @@ PACED = "gpt-words-30-pace-10"  # finishes by itself in about 0.3 s
 INTERNAL_ERROR = -32603
 
 
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[Driver]:
-    process = Driver(tmp_path / "data")
+@pytest.fixture(params=["ndjson", "lsp"])
+def driver(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Driver]:
+    process = Driver(tmp_path / "data", framing=request.param)
     yield process
     if process.proc.poll() is None:
         process.kill_now()
