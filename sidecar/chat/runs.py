@@ -173,6 +173,10 @@ class RunRegistry:
         return bool(self._turns.get(conversation_id))
 
     def agent_is_running(self, conversation_id: str, conversation_agent_id: str) -> bool:
+        """Running, or about to: a turn of the conversation still reading (it may claim this agent next) or an
+        auto run (it may call on this agent any moment) counts, so two runs of one agent never overlap."""
+        if any(not turn.started or turn.kind == "auto" for turn in self.open_turns(conversation_id)):
+            return True
         return any(run.conversation_agent_id == conversation_agent_id for run in self.running(conversation_id))
 
     def cancel_runs(self, runs: Iterable[Run]) -> int:
