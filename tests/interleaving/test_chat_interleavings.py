@@ -369,7 +369,12 @@ class ChatMachine(RuleBasedStateMachine):
     # --- waiting for a stage -------------------------------------------------------------------------------------
 
     def _stage_reachable(self, conversation: Conversation, stage: str) -> bool:
-        if stage == "answered":  # only if no agent that needs a cancel can take part
+        if stage == "answered":  # only if no agent that needs a cancel can take part, or hold a slot it needs
+            # A long agent running anywhere may hold the only call slot of an llm config this turn's agents share
+            # (after "limit concurrency"): they would wait, as the contract allows, for as long as it runs.
+            self._sync()
+            if any(run.agent_name in cast.LONG for run in self.checker.running()):
+                return False
             return not set(conversation.members.values()) & cast.LONG
         able = {"thinking": set(cast.NAMES), "streaming": cast.STREAMERS, "retrying": cast.RETRIERS,
                 "error": cast.FAILERS}[stage]
