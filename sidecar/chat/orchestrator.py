@@ -254,9 +254,6 @@ class ChatEngine:
         self._settler.hurry()
         self._runs.cancel_all()
 
-    async def wait_idle(self, timeout: float) -> bool:
-        return await wait_settled(self._runs.running(), self._runs.open_turns(), timeout)
-
     @asynccontextmanager
     async def changing(
         self,
