@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from sidecar.chat.context import CONTINUE_TURN
 from tests.fake_provider import FakeProvider
 from tests.sidecar_client import Sidecar
 from tests.stdio import chat_setup
-from tests.stdio.chat_setup import API_KEY, Room, ask, fake_config, requests_for, room_with
+from tests.stdio.chat_setup import API_KEY, Room, ask, fake_config, messages, requests_for, room_with
 
 fake, sidecar = chat_setup.fake, chat_setup.sidecar  # the shared fixtures
 
@@ -52,8 +53,16 @@ def test_without_a_user_message_the_context_covers_the_whole_history_as_the_next
     upcoming = _context(sidecar, room, room.ca("Oli"))
     assert snapshot["messages"] == [{"role": "user", "content": "Only question"}]
     # Next call: its own reply as assistant, the sibling's as a named user turn, ending on a user turn.
-    assert [m["role"] for m in upcoming["messages"]] == ["user", "assistant", "user"]
-    assert upcoming["messages"][2]["content"].startswith("Ana: ")
+    # Replies are saved as they complete, so which sibling comes first is the providers' race.
+    rows = messages(sidecar, room)
+    oli_reply, ana_reply = (next(r["content"] for r in rows if r.get("conversationAgentId") == room.ca(name))
+                            for name in ("Oli", "Ana"))
+    if [r.get("conversationAgentId") for r in rows][-1] == room.ca("Ana"):
+        expected = [("user", "Only question"), ("assistant", oli_reply), ("user", f"Ana: {ana_reply}")]
+    else:
+        expected = [("user", f"Only question\n\nAna: {ana_reply}"), ("assistant", oli_reply),
+                    ("user", CONTINUE_TURN)]
+    assert [(m["role"], m["content"]) for m in upcoming["messages"]] == expected
     assert upcoming["request"]["messages"][1:] == upcoming["messages"]
 
 
