@@ -75,6 +75,7 @@ class ParticipantRecord:
     max_tokens: int | None = None
     top_p: float | None = None
     timeout_ms: int = 60000
+    context_window: int | None = None  # the agent's own window (tokens); None: the model catalogue's
 
 
 @dataclass(frozen=True)
