@@ -3,8 +3,8 @@
 Runs each measure against a real sidecar subprocess and the fake provider server, then prints one table.
 `--baseline DIR` runs the same measures (except the in-process context build) against the sidecar source tree
 in DIR too (e.g. `git archive <rev> sidecar storage schema | tar -x -C DIR`), and prints both side by side.
-Measures: context, rpc, cold, first-turn, turns, memory, scale, search. Check `uptime` first: on a busy machine the
-figures drift.
+Measures: context, rpc, cold, first-turn, turns, history, memory, scale, search, auto. Check `uptime` first: on a busy
+machine the figures drift.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from bench import machine, proc
 from bench.stats import Row, fmt
 
-MEASURES = ("context", "rpc", "cold", "first-turn", "turns", "memory", "scale", "search")
+MEASURES = ("context", "rpc", "cold", "first-turn", "turns", "history", "memory", "scale", "search", "auto")
 
 
 def run_measure(name: str, quick: bool) -> list[Row]:

@@ -221,6 +221,18 @@ class Proc:
         answered, _ = self.read_frames()
         return sent, answered
 
+    def wait_stderr(self, text: str, timeout: float = HANG_GUARD_S, poll_s: float = 0.01) -> None:
+        """Wait until the child has written `text` to stderr (a log line): polled, since stderr goes to a file."""
+        end = time.monotonic() + timeout
+        while text.encode() not in self._stderr_bytes():
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"no {text!r} on stderr: {self.stderr_tail()}")
+            time.sleep(poll_s)
+
+    def _stderr_bytes(self) -> bytes:
+        self.stderr_file.seek(0)
+        return self.stderr_file.read()
+
     # --- the process ---
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

@@ -73,6 +73,7 @@ def _agent_entry(member: Member) -> dict[str, Any]:
         "maxTokens": member.max_tokens,
         "topP": member.top_p,
         "timeoutMs": member.timeout_ms,
+        "contextWindow": member.context_window,
         "enabled": member.enabled,
         "displayOrder": member.display_order,
         "color": member.color,

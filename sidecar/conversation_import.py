@@ -120,6 +120,7 @@ def _member(position: int, entry: dict[str, Any], conversation_agent_id: str) ->
         max_tokens=entry.get("maxTokens"),
         top_p=entry.get("topP"),
         timeout_ms=entry.get("timeoutMs") or 60000,
+        context_window=entry.get("contextWindow"),
     )
 
 

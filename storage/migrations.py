@@ -207,8 +207,65 @@ def _step_5(sqlite: SqliteDatabase) -> None:
         _run(SEARCH_INDEX)(sqlite)
 
 
+# Step 6 (v2 long conversations): an agent's own context window in tokens, overriding the model catalogue (a
+# local model served by Ollama or LM Studio, say). NULL, as on every agent from before, means "the catalogue's".
+_STEP_6 = [
+    "ALTER TABLE agents ADD COLUMN context_window INTEGER",
+]
+
+# Step 7 (v2 long conversations): a turn's reads must not grow with the history (CONTRACT §5c). The rows a model
+# may see ("visible") get a partial covering index and, per conversation and author (a conversation agent id, or
+# '' for user rows), a count and the sizes of their text kept by triggers: a turn that read only its budget's newest
+# rows learns how many older ones it dropped without touching them, and `conversations:contextUsage` sums the whole
+# history from a few rows. Completed replies get a partial index, so "who spoke last" is one index step. The WHERE
+# terms are the ones `messages.VISIBLE_SQL` repeats literally (SQLite matches a partial index by its terms).
+_VISIBLE = "{row}included = 1 AND {row}status = 'complete' AND {row}role != 'system' AND {row}active = 1"
+_SIZES = "new.conversation_id, COALESCE(new.conversation_agent_id, ''), 1, LENGTH(new.content), " \
+    "LENGTH(CAST(new.content AS BLOB))"
+# Taking a row away only updates: a conversation being deleted may have lost its counts already (cascade).
+_TAKE_SIZES = """UPDATE visible_counts SET visible = visible - 1, chars = chars - LENGTH(old.content),
+                utf8_bytes = utf8_bytes - LENGTH(CAST(old.content AS BLOB))
+            WHERE conversation_id = old.conversation_id AND author = COALESCE(old.conversation_agent_id, '')
+                AND {visible};"""
+_ADD_SIZES = """INSERT INTO visible_counts (conversation_id, author, visible, chars, utf8_bytes)
+            SELECT {sizes} WHERE {visible}
+            ON CONFLICT (conversation_id, author) DO UPDATE SET visible = visible + excluded.visible,
+                chars = chars + excluded.chars, utf8_bytes = utf8_bytes + excluded.utf8_bytes;"""
+_STEP_7 = [
+    f"""CREATE INDEX messages_visible ON messages (conversation_id, created_at, id, version_of_id)
+        WHERE {_VISIBLE.format(row="")}""",
+    """CREATE INDEX messages_completed_replies ON messages (conversation_id, created_at, id, conversation_agent_id)
+        WHERE role = 'agent' AND status = 'complete'""",
+    """CREATE TABLE visible_counts (
+        conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        author TEXT NOT NULL,
+        visible INTEGER NOT NULL,
+        chars INTEGER NOT NULL,
+        utf8_bytes INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, author)
+    ) WITHOUT ROWID""",
+    f"""INSERT INTO visible_counts (conversation_id, author, visible, chars, utf8_bytes)
+        SELECT conversation_id, COALESCE(conversation_agent_id, ''), COUNT(*), SUM(LENGTH(content)),
+            SUM(LENGTH(CAST(content AS BLOB)))
+        FROM messages WHERE {_VISIBLE.format(row="")} GROUP BY 1, 2""",
+    f"""CREATE TRIGGER messages_visible_insert AFTER INSERT ON messages WHEN {_VISIBLE.format(row="new.")}
+        BEGIN
+            {_ADD_SIZES.format(sizes=_SIZES, visible="1")}
+        END""",
+    f"""CREATE TRIGGER messages_visible_delete AFTER DELETE ON messages WHEN {_VISIBLE.format(row="old.")}
+        BEGIN
+            {_TAKE_SIZES.format(visible="1")}
+        END""",
+    f"""CREATE TRIGGER messages_visible_update AFTER UPDATE OF included, status, role, active, content ON messages
+        WHEN ({_VISIBLE.format(row="old.")}) OR ({_VISIBLE.format(row="new.")})
+        BEGIN
+            {_TAKE_SIZES.format(visible=_VISIBLE.format(row="old."))}
+            {_ADD_SIZES.format(sizes=_SIZES, visible=_VISIBLE.format(row="new."))}
+        END""",
+]
+
 STEPS: list[Callable[[SqliteDatabase], None]] = [
-    _run(_STEP_1), _run(_STEP_2), _run(_STEP_3), _run(_STEP_4), _step_5
+    _run(_STEP_1), _run(_STEP_2), _run(_STEP_3), _run(_STEP_4), _step_5, _run(_STEP_6), _run(_STEP_7)
 ]  # fmt: skip
 LATEST_VERSION = len(STEPS)
 

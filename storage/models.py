@@ -79,6 +79,7 @@ class Agent(BaseModel):
     timeout_ms = IntegerField(default=60000)
     created_at = BigIntegerField()
     updated_at = BigIntegerField()
+    context_window = IntegerField(null=True)  # tokens; null: the model catalogue's (added by step 6)
 
     class Meta:
         table_name = "agents"

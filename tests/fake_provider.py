@@ -1,7 +1,14 @@
 """A stdlib HTTP fake of the OpenAI Chat Completions and Anthropic Messages APIs, behaviour chosen by model name.
 
 Endpoints: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic), both as JSON or as SSE
-when ``"stream": true``; ``GET /_admin/stats`` and ``POST /_admin/reset``.
+when ``"stream": true``; ``GET /v1/models`` in both formats (Anthropic's when the request has an
+``anthropic-version`` header, as its SDK sends: `ANTHROPIC_MODELS` paged by ``limit`` (default 20), ``after_id`` and
+``before_id`` with ``has_more``/``first_id``/``last_id``; else OpenAI's ``{"object": "list", "data": [...]}`` of
+`OPENAI_MODELS`, one page); ``GET /_admin/stats`` and ``POST /_admin/reset``.
+
+A base URL whose path starts with ``/nomodels`` (``http://127.0.0.1:N/nomodels/v1`` for OpenAI,
+``http://127.0.0.1:N/nomodels`` for Anthropic) is a server without a models endpoint: ``GET …/v1/models`` answers
+404 in the API's error format, while its completions and messages endpoints work as usual.
 
 The model name is split on ``-`` and these tokens pick the behaviour (combinable, unknown tokens are ignored, so
 ``gpt-4o-ok`` and ``claude-words-5-pace-20`` both work):
@@ -32,9 +39,26 @@ The model name is split on ``-`` and these tokens pick the behaviour (combinable
                        ``stop_reason: "refusal"``
     stop-tools         end the reply with a tool call's reason (the text still arrives): OpenAI
                        ``finish_reason: "tool_calls"``, Anthropic ``stop_reason: "tool_use"``
+    cached-<n>         n more input tokens, read from a prompt cache: OpenAI ``prompt_tokens`` includes them and
+                       ``prompt_tokens_details.cached_tokens`` is n; Anthropic ``cache_read_input_tokens`` is n (its
+                       ``input_tokens`` stays the uncached part)
+    cachewrite-<n>     (Anthropic) ``cache_creation_input_tokens`` is n (input written to the cache)
+    reasoning-<n>      n more output tokens spent on reasoning: OpenAI ``completion_tokens`` includes them and
+                       ``completion_tokens_details.reasoning_tokens`` is n; Anthropic ``output_tokens`` includes them
+    cost-<n>           (OpenAI) the usage reports what the call cost, as routers do: ``usage.cost`` is n micro-dollars
+                       (n / 1,000,000 US dollars)
+    nousage            report no usage at all: OpenAI sends no usage chunk (and no ``usage`` in a JSON body);
+                       Anthropic's ``message_start``, ``message_delta`` and JSON body carry no ``usage``
     skip               answer exactly ``SKIP`` (auto mode's "nothing to add")
     skipafter-<n>      the first n requests with this exact model name answer normally, later ones ``SKIP``
     mention-<Name>     start the reply with ``@Name`` (auto mode: that agent speaks next)
+    ctx-<n>            a context limit of n tokens, counted as the usage count below (the words of the prompt): a
+                       longer prompt gets the real APIs' overflow error, 400 ``invalid_request_error``: OpenAI with
+                       ``code: "context_length_exceeded"`` and "This model's maximum context length is n tokens.
+                       However, your messages resulted in N tokens…"; Anthropic "prompt is too long: N tokens > n
+                       maximum"
+    nocount            (with ctx-<n>) the overflow message states no counts: OpenAI "Your input exceeds the context
+                       window of this model…", Anthropic "prompt is too long"
 
 Every complete stream ends like the real APIs': OpenAI with a ``finish_reason`` chunk, the usage chunk (when
 ``stream_options.include_usage``) and ``data: [DONE]``; Anthropic with ``message_delta`` (``stop_reason``, usage)
@@ -42,6 +66,8 @@ and ``message_stop``.
 
 Strictness, like the real APIs: a missing credential is 401 (OpenAI wants ``Authorization: Bearer`` unless the
 server runs with ``require_auth=False`` or the model says ``noauth``; Anthropic accepts Bearer or ``x-api-key``).
+A key that starts with ``wrong`` is refused on every endpoint with the real 401 body (OpenAI ``invalid_api_key``
+"Incorrect API key provided: …", Anthropic ``authentication_error`` "invalid x-api-key").
 A broken request shape is 400 with the provider's error JSON: unknown top-level keys, no ``model``, empty or
 missing ``messages``, an empty or whitespace-only content, ``stream_options`` without ``stream``; OpenAI: a
 ``system``/``developer`` message anywhere but first, unknown roles, temperature outside 0..2, ``max_tokens`` and
@@ -49,7 +75,8 @@ missing ``messages``, an empty or whitespace-only content, ``stream_options`` wi
 temperature, top_p or max_tokens; Anthropic: no ``anthropic-version`` header, no ``max_tokens``, roles that do not
 alternate user/assistant starting with user, a ``system`` role inside ``messages``, temperature outside 0..1.
 
-Usage: input tokens are the word count of the prompt (system included), output tokens the reply's word count.
+Usage: input tokens are the word count of the prompt (system included), output tokens the reply's word count
+(plus what ``cached-<n>``, ``cachewrite-<n>`` and ``reasoning-<n>`` add).
 
 Standalone: ``python tests/fake_provider.py [--port 0] [--no-require-auth]`` prints ``{"port": N}`` as its first
 stdout line and serves until stdin closes or SIGTERM.
@@ -72,11 +99,22 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 GATE_TIMEOUT_S = 10.0
 _PIECES_BEFORE_FAULT = 2  # reset/malformed/midstream strike after this many text pieces
 _FILLER = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
 _AUTH_HEADERS = ("authorization", "x-api-key")
+WRONG_KEY_PREFIX = "wrong"
+NO_MODELS_PREFIX = "/nomodels"  # a base URL path under it is a server without a models endpoint
+# What GET /v1/models lists: catalogue models (exact and dated snapshots) and models the catalogue does not know.
+OPENAI_MODELS = (
+    "gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-mini", "gpt-5-mini", "o3", "text-embedding-3-small", "whisper-1",
+)  # fmt: skip
+ANTHROPIC_MODELS = (
+    "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805", "claude-3-haiku-20240307",
+    *(f"claude-fake-{n:02d}" for n in range(1, 22)),  # more than one page of 20, so the SDK must follow has_more
+)  # fmt: skip
 
 _OPENAI_KEYS = frozenset(
     "model messages stream stream_options temperature top_p max_tokens max_completion_tokens n stop "
@@ -136,9 +174,16 @@ class Behaviour:
     nodone: bool = False
     jsonbody: bool = False
     stop: str | None = None  # "length", "filter" or "tools"
+    cached: int = 0
+    cachewrite: int = 0
+    reasoning: int = 0
+    cost: int | None = None  # micro-dollars
+    nousage: bool = False
     skip: bool = False
     skip_after: int | None = None
     mention: str | None = None
+    ctx: int | None = None
+    nocount: bool = False
 
 
 # How each API says why a reply ended: the normal end, then `stop-length` and `stop-filter`.
@@ -152,14 +197,16 @@ def parse_behaviour(model: str) -> Behaviour:
     """Read the dash-separated behaviour tokens of a model name; unknown tokens are ignored."""
     tokens = model.split("-")
     opts: dict[str, Any] = {}
-    flags = {"hang", "reset", "malformed", "midstream", "echo", "noauth", "nodone", "jsonbody", "skip"}
+    flags = {"hang", "reset", "malformed", "midstream", "echo", "noauth", "nodone", "jsonbody", "skip", "nocount",
+             "nousage"}
     i = 0
     while i < len(tokens):
         tok, nxt = tokens[i], tokens[i + 1 : i + 3]
         try:
             if tok in flags:
                 opts[tok] = True
-                if tok == "midstream" and nxt and nxt[0].isdigit():
+                # A status has 3 digits: a test's numeric tag after `midstream` is not read as one.
+                if tok == "midstream" and nxt and nxt[0].isdigit() and len(nxt[0]) == 3:
                     opts["midstream_status"], i = int(nxt[0]), i + 1
             elif tok == "words":
                 opts["words"], i = int(nxt[0]), i + 1
@@ -177,6 +224,10 @@ def parse_behaviour(model: str) -> Behaviour:
                 opts["flaky"], i = (int(nxt[0]), int(nxt[1])), i + 2
             elif tok == "gate":
                 opts["gate"], i = int(nxt[0]), i + 1
+            elif tok == "ctx":
+                opts["ctx"], i = int(nxt[0]), i + 1
+            elif tok in ("cached", "cachewrite", "reasoning", "cost"):
+                opts[tok], i = int(nxt[0]), i + 1
             elif tok == "skipafter":
                 opts["skip_after"], i = int(nxt[0]), i + 1
             elif tok == "mention" and nxt:
@@ -282,6 +333,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Responses go out in several small writes; with Nagle on, a kept-alive connection's next response waits for
+    # the client's delayed ACK (~40 ms), which the benchmarks would charge to the sidecar.
+    disable_nagle_algorithm = True
     server: _Server
     timeout = 30  # idle keep-alive connections end on their own
 
@@ -293,8 +347,30 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/_admin/stats":
             self._send_json(200, self.server.state.stats())
+        elif self.path.split("?")[0].removeprefix(NO_MODELS_PREFIX) == "/v1/models":
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            state = self.server.state
+            state.enter(RecordedRequest("GET", self.path, headers, None, time.time()))
+            try:
+                self._serve_models("anthropic" if "anthropic-version" in headers else "openai", headers)
+            finally:
+                state.leave()
         else:
             self._send_json(404, {"error": {"message": f"Unknown path {self.path}", "type": "not_found"}})
+
+    def _serve_models(self, api: str, headers: dict[str, str]) -> None:
+        try:
+            _check_auth(api, headers, Behaviour(), self.server.state.require_auth)
+        except _BadRequest as exc:
+            self._send_error(api, exc.status, str(exc), Behaviour())
+            return
+        if self.path.startswith(NO_MODELS_PREFIX + "/"):
+            self._send_error(api, 404, f"Unknown path {self.path.split('?')[0]}", Behaviour())
+        elif api == "openai":
+            data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "system"} for m in OPENAI_MODELS]
+            self._send_json(200, {"object": "list", "data": data}, api=api)
+        else:
+            self._send_json(200, _anthropic_models_page(parse_qs(urlsplit(self.path).query)), api=api)
 
     def do_POST(self) -> None:
         if self.path == "/_admin/reset":
@@ -302,7 +378,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.state.reset()
             self._send_json(200, {"ok": True})
             return
-        api = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}.get(self.path.split("?")[0])
+        path = self.path.split("?")[0].removeprefix(NO_MODELS_PREFIX)  # the prefix only takes the models endpoint
+        api = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}.get(path)
         raw = self._read_body()
         try:
             body: Any = json.loads(raw) if raw else None
@@ -334,6 +411,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._wait(beh.slow_s)
         if beh.hang:
             self._hang()
+            return
+        if beh.ctx is not None and _prompt_words(api, body) > beh.ctx:
+            self._send_json(400, _overflow_error(api, _prompt_words(api, body), beh), api=api)
             return
         status = self._planned_status(str(model), beh)
         if status is not None:
@@ -476,6 +556,45 @@ def _check_auth(api: str, headers: dict[str, str], beh: Behaviour, require_auth:
             )
     elif not has_bearer and not headers.get("x-api-key", "").strip():
         raise _BadRequest("x-api-key header is required", 401)
+    _check_key(api, headers)
+
+
+def _check_key(api: str, headers: dict[str, str]) -> None:
+    key = headers.get("authorization", "").removeprefix("Bearer ").strip() or headers.get("x-api-key", "").strip()
+    if not key.startswith(WRONG_KEY_PREFIX):
+        return
+    if api == "openai":
+        shown = f"{key[:3]}{'*' * max(0, len(key) - 7)}{key[-4:]}"  # as the real API masks it
+        raise _BadRequest(
+            f"Incorrect API key provided: {shown}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            401,
+        )
+    raise _BadRequest("invalid x-api-key", 401)
+
+
+def _anthropic_models_page(query: dict[str, list[str]]) -> dict[str, Any]:
+    """One page of `ANTHROPIC_MODELS` as the real API pages them (newest first there; here in the tuple's order)."""
+    ids = list(ANTHROPIC_MODELS)
+    limit = int(query.get("limit", ["20"])[0])
+    start, end = 0, len(ids)
+    if "after_id" in query:
+        start = ids.index(query["after_id"][0]) + 1
+    if "before_id" in query:
+        end = ids.index(query["before_id"][0])
+        start = max(0, end - limit)
+    page = ids[start : min(end, start + limit)]
+    data = [
+        {"type": "model", "id": m, "display_name": m.replace("-", " ").title(), "created_at": "2025-01-01T00:00:00Z"}
+        for m in page
+    ]
+    has_more = (start + len(page) < len(ids)) if "before_id" not in query else start > 0
+    return {
+        "data": data,
+        "has_more": has_more,
+        "first_id": page[0] if page else None,
+        "last_id": page[-1] if page else None,
+    }
 
 
 def _check_common(body: Any, allowed: frozenset[str]) -> list[Any]:
@@ -594,7 +713,7 @@ def _openai_completion(body: dict[str, Any], text: str, usage: tuple[int, int]) 
                 "finish_reason": _stop_reason("openai", body),
             }
         ],
-        "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
+        **_usage_field(_openai_usage(body, usage)),
     }
 
 
@@ -607,8 +726,40 @@ def _anthropic_message(body: dict[str, Any], text: str, usage: tuple[int, int]) 
         "content": [{"type": "text", "text": text}],
         "stop_reason": _stop_reason("anthropic", body),
         "stop_sequence": None,
-        "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
+        **_usage_field(_anthropic_usage(body, usage)),
     }
+
+
+def _usage_field(usage: dict[str, Any] | None) -> dict[str, Any]:
+    return {} if usage is None else {"usage": usage}
+
+
+def _openai_usage(body: dict[str, Any], usage: tuple[int, int]) -> dict[str, Any] | None:
+    """The usage object as OpenAI (or a router: ``cost``) sends it, with what the model name adds."""
+    beh = parse_behaviour(body["model"])
+    if beh.nousage:
+        return None
+    prompt, completion = usage[0] + beh.cached, usage[1] + beh.reasoning
+    final: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion}
+    final["total_tokens"] = prompt + completion
+    if beh.cached:
+        final["prompt_tokens_details"] = {"cached_tokens": beh.cached, "audio_tokens": 0}
+    if beh.reasoning:
+        final["completion_tokens_details"] = {"reasoning_tokens": beh.reasoning, "audio_tokens": 0}
+    if beh.cost is not None:
+        final["cost"] = beh.cost / 1_000_000
+    return final
+
+
+def _anthropic_usage(body: dict[str, Any], usage: tuple[int, int]) -> dict[str, Any] | None:
+    """The usage object as Anthropic sends it: ``input_tokens`` is the uncached part, cache reads and writes apart."""
+    beh = parse_behaviour(body["model"])
+    if beh.nousage:
+        return None
+    final = {"input_tokens": usage[0], "output_tokens": usage[1] + beh.reasoning}
+    if beh.cached or beh.cachewrite:
+        final.update(cache_read_input_tokens=beh.cached, cache_creation_input_tokens=beh.cachewrite)
+    return final
 
 
 def _openai_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -> Iterator[str]:
@@ -633,8 +784,8 @@ def _openai_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -> I
     if beh.nodone:
         return  # the response ends cleanly, but without the chunk that says the reply is over
     yield chunk({}, _stop_reason("openai", body))
-    if include_usage:
-        final = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+    final = _openai_usage(body, usage)
+    if include_usage and final is not None:
         yield f"data: {json.dumps({**base, 'choices': [], 'usage': final})}\n\n"
     yield "data: [DONE]\n\n"
 
@@ -644,12 +795,10 @@ def _sse(event: str, data: dict[str, Any]) -> str:
 
 
 def _anthropic_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -> Iterator[str]:
-    message = {
-        **_anthropic_message(body, "", usage),
-        "content": [],
-        "stop_reason": None,
-        "usage": {"input_tokens": usage[0], "output_tokens": 1},
-    }
+    final = _anthropic_usage(body, usage)
+    message = {**_anthropic_message(body, "", usage), "content": [], "stop_reason": None}
+    if final is not None:
+        message["usage"] = {**final, "output_tokens": 1}  # the start counts the input; message_delta the output
     yield _sse("message_start", {"message": message})
     yield _sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
     yield _sse("ping", {})
@@ -660,7 +809,8 @@ def _anthropic_events(body: dict[str, Any], text: str, usage: tuple[int, int]) -
     if beh.nodone:
         return  # the response ends cleanly, but without message_delta and message_stop
     delta = {"stop_reason": _stop_reason("anthropic", body), "stop_sequence": None}
-    yield _sse("message_delta", {"delta": delta, "usage": {"output_tokens": usage[1]}})
+    output = {} if final is None else {"usage": {"output_tokens": final["output_tokens"]}}
+    yield _sse("message_delta", {"delta": delta, **output})
     yield _sse("message_stop", {})
 
 
@@ -698,6 +848,21 @@ def _openai_error(status: int, message: str) -> dict[str, Any]:
 def _anthropic_error(status: int, message: str) -> dict[str, Any]:
     kind = _ANTHROPIC_ERRORS.get(status, "api_error")
     return {"type": "error", "error": {"type": kind, "message": message}, "request_id": _new_request_id()}
+
+
+def _overflow_error(api: str, prompt: int, beh: Behaviour) -> dict[str, Any]:
+    """The real APIs' answer to a prompt over the model's context (``ctx-<n>``), with or without the counts."""
+    if api == "openai":
+        message = (
+            "Your input exceeds the context window of this model. Please adjust your input and try again."
+            if beh.nocount
+            else f"This model's maximum context length is {beh.ctx} tokens. However, your messages resulted in "
+            f"{prompt} tokens. Please reduce the length of the messages."
+        )
+        error = {"message": message, "type": "invalid_request_error", "param": "messages"}
+        return {"error": {**error, "code": "context_length_exceeded"}}
+    message = "prompt is too long" if beh.nocount else f"prompt is too long: {prompt} tokens > {beh.ctx} maximum"
+    return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
 
 
 def _new_request_id() -> str:

@@ -15,14 +15,17 @@ from typing import Any
 import anyio
 from loguru import logger
 
-from sidecar.chat.context import AutoRunFacts
+from sidecar.chat.context import AutoRunFacts, run_fits
 from sidecar.chat.events import Emit
+from sidecar.chat.history import AutoReads, load_auto_state
 from sidecar.chat.runs import Run, RunRegistry, Turn
-from sidecar.chat.speakers import in_order, last_speaker, mentioned, promote, rotation
+from sidecar.chat.speakers import in_order, mentioned, promote, rotation
+from sidecar.chat.tokens import Calibration
 from storage.db import Database
 from storage.ids import IdFactory
 from storage.records import ChatSettings, MessageRecord, ParticipantRecord
 from storage.repositories import turns
+from storage.repositories.history_reads import HistoryWindow
 
 STARTED_NOTICE = "Auto mode started"
 STOP_WORDS = {
@@ -35,10 +38,12 @@ STOP_WORDS = {
     "context_full": "the conversation no longer fits in the agents' context",
 }
 NOTICE_SECONDS = 0.5  # saving the stop notice at shutdown is bounded: the database is about to close
+# `context_full`: a run stops before its own messages take more than this share of the next speaker's budget.
+CONTEXT_FULL_SHARE = 0.95
 
 # Runs these claimed speaker turns at once on that history (`facts` by conversation agent id); their results.
 RunAgents = Callable[
-    [list[Run], list[ParticipantRecord], list[MessageRecord], dict[str, AutoRunFacts]], Awaitable[list[dict[str, Any]]]
+    [list[Run], list[ParticipantRecord], HistoryWindow, dict[str, AutoRunFacts]], Awaitable[list[dict[str, Any]]]
 ]
 
 
@@ -53,12 +58,21 @@ class _Progress:
 
 
 class AutoRunner:
-    def __init__(self, db: Database, ids: IdFactory, emit: Emit, runs: RunRegistry, run_agents: RunAgents) -> None:
+    def __init__(
+        self,
+        db: Database,
+        ids: IdFactory,
+        emit: Emit,
+        runs: RunRegistry,
+        run_agents: RunAgents,
+        calibration: Calibration,
+    ) -> None:
         self._db = db
         self._ids = ids
         self._emit = emit
         self._runs = runs
         self._run_agents = run_agents
+        self._calibration = calibration
 
     async def run(self, turn: Turn, settings: ChatSettings, notice_saved: bool = False) -> dict[str, Any]:
         """Run until a stop rule fires; returns the `auto` part of the result and every speaker turn's result.
@@ -99,17 +113,19 @@ class AutoRunner:
         while progress.stop_reason is None:
             if previous is not None and not await self._pause(turn, settings, progress):
                 return
-            participants, history = await self._db.run(turns.load_turn, turn.conversation_id)
+            reads = await self._read(turn)
+            participants, latest = reads.participants, reads.latest
             enabled = in_order(participants)
             if not enabled:
                 progress.stop_reason = turn.cancel_reason if turn.cancelled else "cancelled"
                 return
-            queue = rotation(enabled, previous if previous is not None else last_speaker(history))
-            latest = _latest(history)
+            queue = rotation(enabled, previous if previous is not None else reads.last_speaker)
             if latest is not None:
                 queue = promote(queue, mentioned(enabled, latest.content, latest.conversation_agent_id))
             speaker = queue[0]
-            [result] = await self._speak(turn, [speaker], participants, history, latest, progress)
+            if not self._fits(reads, [speaker], progress):
+                return
+            [result] = await self._speak(turn, [speaker], participants, reads.window, latest, progress)
             self._take(result, turn, settings, progress)
             previous = speaker.conversation_agent_id
             spoke.add(previous)
@@ -129,12 +145,15 @@ class AutoRunner:
             if not first and not await self._pause(turn, settings, progress):
                 return
             first = False
-            participants, history = await self._db.run(turns.load_turn, turn.conversation_id)
+            reads = await self._read(turn)
+            participants = reads.participants
             speakers = in_order(participants)
             if not speakers:
                 progress.stop_reason = turn.cancel_reason if turn.cancelled else "cancelled"
                 return
-            results = await self._speak(turn, speakers, participants, history, _latest(history), progress)
+            if not self._fits(reads, speakers, progress):
+                return
+            results = await self._speak(turn, speakers, participants, reads.window, reads.latest, progress)
             for result in results:
                 self._take(result, turn, settings, progress)
             if progress.stop_reason is None:
@@ -146,7 +165,7 @@ class AutoRunner:
         turn: Turn,
         speakers: list[ParticipantRecord],
         participants: list[ParticipantRecord],
-        history: list[MessageRecord],
+        window: HistoryWindow,
         latest: MessageRecord | None,
         progress: _Progress,
     ) -> list[dict[str, Any]]:
@@ -158,7 +177,19 @@ class AutoRunner:
             spoken = progress.spoken.get(p.conversation_agent_id, 0)
             facts[p.conversation_agent_id] = AutoRunFacts(spoken)
             progress.spoken[p.conversation_agent_id] = spoken + 1
-        return await self._run_agents(runs, participants, history, facts)
+        return await self._run_agents(runs, participants, window, facts)
+
+    async def _read(self, turn: Turn) -> AutoReads:
+        assert turn.trigger_id is not None
+        return await self._db.run(load_auto_state, turn.conversation_id, turn.trigger_id, self._calibration)
+
+    def _fits(self, reads: AutoReads, speakers: list[ParticipantRecord], progress: _Progress) -> bool:
+        """§5b `context_full`: the run's own messages must still fit in 95 % of each next speaker's budget."""
+        for speaker in speakers:
+            if not run_fits(speaker, reads.participants, reads.own_rows, self._calibration, CONTEXT_FULL_SHARE):
+                progress.stop_reason = "context_full"
+                return False
+        return True
 
     def _take(self, result: dict[str, Any], turn: Turn, settings: ChatSettings, progress: _Progress) -> None:
         """Count one speaker turn and apply the stop rules it can fire (the first that fires wins)."""
@@ -216,10 +247,3 @@ class AutoRunner:
                 logger.bind(exc_type=type(exc).__name__).warning("the auto-mode stop notice could not be saved")
         await self._state(turn, progress, "stopped")
 
-
-def _latest(history: list[MessageRecord]) -> MessageRecord | None:
-    """The message a speaker answers: the newest settled user or agent row (its reply's `replyToId`)."""
-    for row in reversed(history):
-        if row.status == "complete" and row.role != "system":
-            return row
-    return None

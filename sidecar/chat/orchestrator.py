@@ -12,28 +12,41 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, Literal
 
 import anyio
 from loguru import logger
 
+from sidecar.chat import history
 from sidecar.chat.agent_call import AgentCaller
 from sidecar.chat.auto import STARTED_NOTICE, AutoRunner
-from sidecar.chat.context import AgentContext, AutoRunFacts, TriggerNotFound, build_agent_context, to_wire
+from sidecar.chat.call_plans import MESSAGE_TOO_LONG, plan_for
+from sidecar.chat.context import (
+    AgentContext,
+    AutoRunFacts,
+    ContextTooLong,
+    Counting,
+    TriggerNotFound,
+    build_agent_context,
+    to_wire,
+)
+from sidecar.chat.context_usage import context_usage
 from sidecar.chat.events import Emit, send_all_complete
-from sidecar.chat.provider_pool import NO_LLM_CONFIG, ProviderPool
+from sidecar.chat.provider_pool import ProviderPool
 from sidecar.chat.pump import ReplySaves
 from sidecar.chat.request_bodies import MissingLlmConfig
 from sidecar.chat.runs import Run, RunRegistry, Turn, TurnKind, wait_settled
 from sidecar.chat.settle import Settler
-from sidecar.chat.speakers import in_order, round_robin_next
+from sidecar.chat.speakers import in_order, rotation
+from sidecar.chat.tokens import Calibration
 from sidecar.errors import Busy, Conflict, NotFound, RuleViolation
-from sidecar.providers.base import ProviderError
 from sidecar.secrets import SecretStore
 from storage.db import Database
 from storage.ids import IdFactory
 from storage.records import ChatSettings, MessageRecord, ParticipantRecord
 from storage.repositories import conversations, turns
+from storage.repositories.history_reads import HistoryWindow
 
 NO_AGENTS_NOTICE = "No agents are enabled for this conversation"
 # How long a data change or an interrupting message waits for the runs it cancelled to settle.
@@ -53,9 +66,10 @@ class ChatEngine:
         self._pool = ProviderPool(secrets)
         saves = ReplySaves(db, ids)
         self._settler = Settler(db, ids, saves)
-        self._caller = AgentCaller(self._pool, saves, self._settler)
+        self._calibration = Calibration()  # per-model token estimate corrections, learnt from reported usage
+        self._caller = AgentCaller(self._pool, saves, self._settler, self._calibration)
         self._changes = _Changes()
-        self._auto = AutoRunner(db, ids, emit, self._runs, self._run_all)
+        self._auto = AutoRunner(db, ids, emit, self._runs, self._run_all, self._calibration)
 
     # --- turns ---------------------------------------------------------------------------------------
 
@@ -72,9 +86,9 @@ class ChatEngine:
                 for running in earlier:
                     running.cancel("user_message")
                 await wait_settled((), earlier, SETTLE_WAIT_SECONDS)
-            settings, trigger, participants, history = await self._read_turn(
-                turn, conversation_id, user_message_id, content
-            )
+            reads = await self._read_turn(turn, conversation_id, user_message_id, content)
+            settings, trigger, participants = reads.settings, reads.trigger, reads.participants
+            assert trigger is not None
             enabled = in_order(participants)
             if not enabled:
                 turn.started = True
@@ -84,13 +98,13 @@ class ChatEngine:
                 return _processing_result(trigger.id, [], started)
             if settings.mode == "auto":
                 return await self._auto_run(turn, settings, started)
-            speakers = [round_robin_next(enabled, history)] if settings.mode == "round-robin" else enabled
-            earlier_replies = _active_replies(history, trigger.id)  # a re-run trigger: new versions of these
+            speakers = [rotation(enabled, reads.last_speaker)[0]] if settings.mode == "round-robin" else enabled
+            earlier_replies = reads.earlier_replies  # a re-run trigger: new versions of these
             runs = [  # claimed in one step, no await between
                 self._runs.add_run(turn, p, version_of=earlier_replies.get(p.conversation_agent_id)) for p in speakers
             ]
             turn.started = True
-            results = await self._run_all(runs, participants, history)
+            results = await self._run_all(runs, participants, reads.window)
             # A retry of one of its agents still running: the turn ends (all:complete, then its answer) after it.
             await wait_settled((), self._runs.trigger_peers(turn), math.inf)
             return _processing_result(trigger.id, results, started)
@@ -140,10 +154,10 @@ class ChatEngine:
         run = self._runs.add_run(turn, target, version_of=previous.id)  # claimed right after the checks
         turn.started = True
         try:
-            participants, history = await self._db.run(turns.load_turn, conversation_id)
-            if not any(row.id == trigger.id for row in history):
+            participants, window = await self._read_window(conversation_id, trigger.id, target)
+            if not any(row.id == trigger.id for row in window.rows):
                 turn.cancel()  # its trigger was deleted just before the claim: the run ends cancelled
-            return (await self._run_all([run], participants, history))[0]
+            return (await self._run_all([run], participants, window))[0]
         finally:
             await self._close_turn(turn)
 
@@ -162,10 +176,10 @@ class ChatEngine:
         try:
             if not run.scope.cancel_called:  # a run claimed cancelled keeps the failed attempt it would replace
                 await self._db.run(turns.delete_turn_rows, target.conversation_agent_id, trigger.id)
-            participants, history = await self._db.run(turns.load_turn, conversation_id)
-            if not any(row.id == trigger.id for row in history):
+            participants, window = await self._read_window(conversation_id, trigger.id, target)
+            if not any(row.id == trigger.id for row in window.rows):
                 turn.cancel()  # its trigger was deleted just before the claim: the run ends cancelled
-            return (await self._run_all([run], participants, history))[0]
+            return (await self._run_all([run], participants, window))[0]
         finally:
             await self._close_turn(turn)
 
@@ -185,33 +199,42 @@ class ChatEngine:
 
     async def _read_turn(
         self, turn: Turn, conversation_id: str, user_message_id: str | None, content: str | None
-    ) -> tuple[ChatSettings, MessageRecord, list[ParticipantRecord], list[MessageRecord]]:
+    ) -> history.TurnReads:
         """The conversation's mode, the trigger (saved first when it is new text), the participants and the
-        history, read after every data change that started before the read: one unit of work in the usual case."""
+        newest history the budgets can hold (§5c), read after every data change that started before the read: one
+        unit of work in the usual case."""
         await self._changes.wait_idle()
         generation = self._changes.generation
         if content is not None:
-            settings, trigger, participants, history = await self._db.run(
-                _start_turn, self._ids, conversation_id, content
-            )
+            reads = await self._db.run(history.start_turn, self._ids, conversation_id, content, self._calibration)
+            trigger = reads.trigger
+            assert trigger is not None
         else:
             assert user_message_id is not None
             trigger = await self._trigger(conversation_id, user_message_id)
-            settings, participants, history = await self._db.run(_load_turn, conversation_id)
+            reads = await self._db.run(history.load_turn, conversation_id, trigger.id, self._calibration)
         turn.trigger_id = trigger.id
         while generation != self._changes.generation:  # a change overtook the read: read again
             await self._changes.wait_idle()
             generation = self._changes.generation
-            participants, history = await self._db.run(turns.load_turn, conversation_id)
-        if not any(row.id == trigger.id for row in history):
+            reads = await self._db.run(history.load_turn, conversation_id, trigger.id, self._calibration)
+        if not any(row.id == trigger.id for row in reads.window.rows):
             turn.cancel()  # its trigger was deleted meanwhile: its agents start cancelled
-        return settings, trigger, participants, history
+        return replace(reads, trigger=trigger)
+
+    async def _read_window(
+        self, conversation_id: str, up_to_id: str | None, target: ParticipantRecord
+    ) -> tuple[list[ParticipantRecord], HistoryWindow]:
+        """The participants and the history up to `up_to_id`, as much as `target`'s budget can hold."""
+        return await self._db.run(
+            history.load_window, conversation_id, up_to_id, self._calibration, target.conversation_agent_id
+        )
 
     async def _run_all(
         self,
         runs: list[Run],
         participants: list[ParticipantRecord],
-        history: list[MessageRecord],
+        window: HistoryWindow,
         auto_facts: dict[str, AutoRunFacts] | None = None,
     ) -> list[dict[str, Any]]:
         """Run these agents at once; each result in the order given. One run's end never touches another."""
@@ -219,7 +242,8 @@ class ChatEngine:
 
         async def run_one(index: int, run: Run) -> None:
             facts = auto_facts.get(run.conversation_agent_id) if auto_facts is not None else None
-            results[index] = await self._caller.call(run, _request_for(run, participants, history, facts))
+            plan = plan_for(run, participants, window, facts, self._calibration)
+            results[index] = await self._caller.call(run, plan)
 
         async with anyio.create_task_group() as tg:
             for index, run in enumerate(runs):
@@ -277,15 +301,27 @@ class ChatEngine:
             yield
 
     async def build_context(self, conversation_id: str, agent_id: str, user_message_id: str | None) -> dict[str, Any]:
-        participants, history = await self._db.run(turns.load_turn, conversation_id)
+        participants, window = await self._db.run(
+            history.load_window, conversation_id, user_message_id, self._calibration, agent_id
+        )
         target = _find_participant(participants, agent_id)
+        counting = Counting(self._calibration, None, window.older_visible, tuple(window.older_visible_ids))
         try:
-            context: AgentContext = build_agent_context(target, participants, history, user_message_id)
+            context: AgentContext = build_agent_context(
+                target, participants, window.rows, user_message_id, counting=counting
+            )
         except TriggerNotFound:
             raise NotFound("No such message in this conversation", entity="message", id=user_message_id) from None
         except MissingLlmConfig:
             raise RuleViolation("This agent has no LLM configuration") from None
+        except ContextTooLong:
+            raise RuleViolation(MESSAGE_TOO_LONG, field="userMessageId") from None
         return to_wire(context)
+
+    async def context_usage(self, conversation_id: str) -> list[dict[str, Any]]:
+        """`conversations:contextUsage`: how full each enabled agent's context would be on its next call."""
+        participants, sizes = await self._db.run(history.load_sizes, conversation_id)
+        return context_usage(participants, sizes, self._calibration)
 
     async def aclose(self) -> None:
         await self._pool.aclose()
@@ -318,44 +354,6 @@ class _Changes:
     async def wait_idle(self) -> None:
         while self._active:
             await self._idle.wait()
-
-
-def _active_replies(history: list[MessageRecord], trigger_id: str) -> dict[str, str]:
-    """Each agent's active, complete reply to the trigger (history holds active versions only)."""
-    return {
-        row.conversation_agent_id: row.id
-        for row in history
-        if row.reply_to_id == trigger_id and row.role == "agent" and row.status == "complete"
-        and row.conversation_agent_id is not None
-    }
-
-
-def _start_turn(
-    ids: IdFactory, conversation_id: str, content: str
-) -> tuple[ChatSettings, MessageRecord, list[ParticipantRecord], list[MessageRecord]]:
-    """One unit of work (one thread hop before the first provider request): the mode, the saved message, the
-    participants and the history."""
-    settings = conversations.chat_settings(conversation_id)
-    return (settings, *turns.start_turn(ids, conversation_id, content))
-
-
-def _load_turn(conversation_id: str) -> tuple[ChatSettings, list[ParticipantRecord], list[MessageRecord]]:
-    return (conversations.chat_settings(conversation_id), *turns.load_turn(conversation_id))
-
-
-def _request_for(
-    run: Run,
-    participants: list[ParticipantRecord],
-    history: list[MessageRecord],
-    auto_facts: AutoRunFacts | None = None,
-) -> dict[str, Any] | ProviderError:
-    try:
-        return build_agent_context(run.participant, participants, history, run.trigger_id, auto_facts).request
-    except MissingLlmConfig:  # no config, or one whose provider this sidecar does not know
-        missing = run.participant.llm_config is None
-        return ProviderError("configuration", safe_message=NO_LLM_CONFIG if missing else None)
-    except TriggerNotFound:  # deleted while the turn started: the turn was cancelled, so this is never reported
-        return ProviderError("unknown")
 
 
 def _find_participant(participants: Iterable[ParticipantRecord], wanted_id: str) -> ParticipantRecord:

@@ -35,6 +35,7 @@ class ReplyNotSaved(Exception):
 async def stream_attempt(run: Run, provider: Provider, request: dict[str, Any], saves: ReplySaves) -> None:
     """Stream one attempt into `run.reply`; raises ProviderError (failed attempt) or ReplyNotSaved."""
     send, receive = anyio.create_memory_object_stream[StreamItem](math.inf)
+    run.reply.request = request
     failure: BaseException | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(_produce, provider, request, send)

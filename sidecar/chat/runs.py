@@ -35,6 +35,7 @@ class Reply:
     first_token_at: float | None = None
     last_flush: float = -math.inf
     usage: Any = None  # the provider's Usage, once reported
+    request: dict[str, Any] | None = None  # the body this reply answers: its usage is estimated from it if unreported
     stop_reason: str | None = None
     skipped: bool = False  # an auto-mode answer of exactly `SKIP`: no reply row, a notice instead
 

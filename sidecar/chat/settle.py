@@ -13,6 +13,8 @@ from typing import Any
 import anyio
 from loguru import logger
 
+from sidecar.catalogue import lookup
+from sidecar.chat.cost import reply_usage
 from sidecar.chat.pump import ReplyNotSaved, ReplySaves, flush
 from sidecar.chat.runs import Run
 from sidecar.providers.base import ProviderError
@@ -90,7 +92,6 @@ class Settler:
 
     async def _settle(self, run: Run, outcome: Outcome) -> dict[str, Any]:
         reply = run.reply
-        usage = usage_wire(run)
         if not isinstance(outcome, Completed | Skipped):
             reply.pending += reply.stripper.finish()
             if reply.pending:
@@ -98,6 +99,7 @@ class Settler:
                     await flush(run, self._saves, shield=False)
                 except ReplyNotSaved:  # the text that could not be saved is not shown either
                     pass
+        usage = usage_wire(run)  # after the last flush: an estimate counts the whole saved text
         notice_id = None
         version = 1
         try:
@@ -183,13 +185,11 @@ class Settler:
 
 
 def usage_wire(run: Run) -> dict[str, Any]:
+    """The reply's `Usage`: its tokens (the provider's, else estimated), its cost and its timings."""
     reply = run.reply
-    usage: dict[str, Any] = {}
-    if reply.usage is not None:
-        if reply.usage.input_tokens is not None:
-            usage["inputTokens"] = reply.usage.input_tokens
-        if reply.usage.output_tokens is not None:
-            usage["outputTokens"] = reply.usage.output_tokens
+    p = run.participant
+    model = lookup(p.llm_config.provider, p.model) if p.llm_config is not None else None
+    usage = reply_usage(reply.usage, reply.request, reply.text, model.pricing if model is not None else None)
     if reply.first_token_at is not None:
         usage["firstTokenMs"] = run.elapsed_ms(reply.first_token_at)
     usage["totalMs"] = run.elapsed_ms()

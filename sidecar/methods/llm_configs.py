@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 
+from sidecar.model_listing import config_record, error_wire, fetch_provider_models
 from sidecar.providers.registry import normalize_base_url
 from sidecar.services import Services
 from storage.db import Database
@@ -126,3 +127,12 @@ async def delete_llm_config(services: Services, params: dict[str, Any]) -> None:
     config_id = params["id"]
     was_in_keychain = await services.db.run(repo.delete_llm_config, config_id)
     await services.secrets.delete(config_id, was_in_keychain)
+
+
+async def check_llm_config(services: Services, params: dict[str, Any]) -> dict[str, Any]:
+    """`llmConfigs:test`: the key and base URL checked by listing models, never by a (paid) completion call."""
+    listing = await fetch_provider_models(services.secrets, await services.db.run(config_record, params["id"]))
+    if listing.error is not None:
+        return {"ok": False, "latencyMs": listing.latency_ms, "modelCount": None, **error_wire(listing.error)}
+    count = len(listing.model_ids or ())
+    return {"ok": True, "latencyMs": listing.latency_ms, "modelCount": count, "errorType": None, "error": None}

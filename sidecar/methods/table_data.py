@@ -16,7 +16,7 @@ DATA_MODULES = tuple(
     f"sidecar.methods.{name}"
     for name in (
         "llm_configs", "roles", "personalities", "agents", "conversations", "conversation_agents", "messages",
-        "conversation_files",
+        "conversation_files", "models",
     )
 )  # fmt: skip
 
@@ -42,6 +42,8 @@ DATA_METHODS: dict[str, Handler] = {
     "llmConfigs:update": _on_first_call("llm_configs", "update_llm_config"),
     "llmConfigs:delete": _on_first_call("llm_configs", "delete_llm_config"),
     "llmConfigs:setApiKey": _on_first_call("llm_configs", "set_api_key"),
+    "llmConfigs:test": _on_first_call("llm_configs", "check_llm_config"),
+    "models:list": _on_first_call("models", "list_models"),
     "roles:list": _on_first_call("roles", "list_roles"),
     "roles:get": _on_first_call("roles", "get_role"),
     "roles:create": _on_first_call("roles", "create_role"),
@@ -64,6 +66,8 @@ DATA_METHODS: dict[str, Handler] = {
     "conversations:delete": _on_first_call("conversations", "delete_conversation"),
     "conversations:export": _on_first_call("conversation_files", "export_conversation"),
     "conversations:import": _on_first_call("conversation_files", "import_conversation"),
+    "conversations:usage": _on_first_call("conversations", "conversation_usage"),
+    "conversations:contextUsage": _on_first_call("conversations", "context_usage"),
     "conversationAgents:list": _on_first_call("conversation_agents", "list_conversation_agents"),
     "conversationAgents:add": _on_first_call("conversation_agents", "add_conversation_agent"),
     "conversationAgents:update": _on_first_call("conversation_agents", "update_conversation_agent"),

@@ -12,12 +12,16 @@ the streaming request with one whole JSON message is read as a single chunk.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from sidecar.providers.base import (
+    MAX_LISTED_MODELS,
+    MODEL_LIST_TIMEOUT_S,
     ProviderError,
     ProviderSettings,
     StopReason,
@@ -26,7 +30,14 @@ from sidecar.providers.base import (
     is_whole_json_body,
     omitted_env_headers,
 )
-from sidecar.providers.errors import classify_sdk_error, dropped_stream_error, error_for_status, missing_key_error
+from sidecar.providers.errors import (
+    classify_sdk_error,
+    context_length_error,
+    dropped_stream_error,
+    error_for_status,
+    missing_key_error,
+    token_counts,
+)
 from sidecar.providers.spec import ProviderSpec, RequestParts, SamplingLimits, sampling_fields
 from sidecar.providers.tls import shared_ssl_context
 
@@ -47,6 +58,9 @@ STOP_REASONS: dict[str, StopReason] = {
     "max_tokens": "max_tokens",
     "refusal": "content_filter",
 }
+# "prompt is too long: N tokens > M maximum" (CONTRACT §5 names this text; the counts may be missing).
+_TOO_LONG = "prompt is too long"
+_OVERFLOW_COUNTS = re.compile(r"(?P<prompt>\d+) tokens > (?P<limit>\d+) maximum")
 # Anthropic reports failures inside a 200 stream as an `error` event whose `error.type` is a stable code.
 _ERROR_TYPE_STATUS: dict[str, int] = {
     "invalid_request_error": 400,
@@ -108,6 +122,24 @@ class AnthropicProvider:
             raise dropped_stream_error()
         yield end
 
+    async def list_models(self) -> list[str]:
+        """``GET /v1/models`` through the SDK's ``models.list``, which follows ``has_more``/``last_id`` page by
+        page."""
+        try:
+            client = await self._get_client()
+            ids: list[str] = []
+            async for model in client.models.list(timeout=MODEL_LIST_TIMEOUT_S):
+                model_id = getattr(model, "id", None)  # built without validation: a server may leave it out
+                if isinstance(model_id, str) and model_id:
+                    ids.append(model_id)
+                if len(ids) >= MAX_LISTED_MODELS:
+                    break
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise classify_error(exc) from exc
+        return ids
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -163,22 +195,37 @@ class _Tally:
 
     def __init__(self) -> None:
         self.seen_usage = False
-        self.input_tokens: int | None = None
-        self.output_tokens: int | None = None
+        self.counts: dict[str, int] = {}  # the API's usage field → its latest count
         self.stop_reason: str | None = None
         self.stopped = False
 
-    def add(self, raw: dict[str, Any]) -> None:
-        # message_start carries the input count; message_delta the cumulative output (and maybe input) count.
+    def add(self, raw: dict[str, Any] | None) -> None:
+        # message_start carries the input counts; message_delta the cumulative output (and maybe input) counts.
+        # Some Anthropic-compatible servers send no usage at all: the reply's usage is then estimated.
+        if raw is None:
+            return
         self.seen_usage = True
-        if _is_count(raw.get("input_tokens")):
-            self.input_tokens = raw["input_tokens"]
-        if _is_count(raw.get("output_tokens")):
-            self.output_tokens = raw["output_tokens"]
+        for field in _USAGE_FIELDS:
+            if _is_count(raw.get(field)):
+                self.counts[field] = raw[field]
 
     def end(self) -> StreamEnd:
-        usage = Usage(self.input_tokens, self.output_tokens) if self.seen_usage else None
+        usage = self._usage() if self.seen_usage else None
         return StreamEnd(usage, None if self.stop_reason is None else _stop_reason(self.stop_reason))
+
+    def _usage(self) -> Usage:
+        # Anthropic's `input_tokens` is only the uncached part; the sidecar's input count includes cache reads
+        # and cache writes (Usage's one meaning for every provider).
+        inputs = [self.counts[f] for f in _INPUT_FIELDS if f in self.counts]
+        return Usage(
+            input_tokens=sum(inputs) if inputs else None,
+            output_tokens=self.counts.get("output_tokens"),
+            cached_input_tokens=self.counts.get("cache_read_input_tokens"),
+        )
+
+
+_INPUT_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+_USAGE_FIELDS = (*_INPUT_FIELDS, "output_tokens")
 
 
 def _is_count(value: Any) -> bool:
@@ -195,9 +242,9 @@ def _read_event(event: Any, tally: _Tally) -> str | None:
             if delta["type"] == "text_delta":
                 return _checked_text(delta["text"])
         elif kind == "message_start":
-            tally.add(event["message"]["usage"])
+            tally.add(event["message"].get("usage"))
         elif kind == "message_delta":
-            tally.add(event["usage"])
+            tally.add(event.get("usage"))
             tally.stop_reason = _checked_reason(event["delta"].get("stop_reason")) or tally.stop_reason
         elif kind == "message_stop":
             tally.stopped = True
@@ -213,10 +260,8 @@ def _read_message(message: Any) -> tuple[str, StreamEnd]:
             error_type = message["error"]["type"]
             raise error_for_status(_ERROR_TYPE_STATUS.get(error_type, 500))
         text = "".join(_checked_text(b["text"]) for b in message["content"] if b.get("type") == "text")
-        raw_usage = message.get("usage")
         tally = _Tally()
-        if raw_usage is not None:
-            tally.add(raw_usage)
+        tally.add(message.get("usage"))
         tally.stop_reason = _checked_reason(message.get("stop_reason"))
     except (KeyError, TypeError, AttributeError) as exc:
         raise ProviderError("provider") from exc
@@ -240,7 +285,19 @@ def _stop_reason(reason: str) -> StopReason:
 
 
 def classify_error(exc: BaseException) -> ProviderError:
-    return classify_sdk_error(exc, SDK_MODULE, _ERROR_TYPE_STATUS)
+    overflow = _context_overflow(exc)
+    return overflow if overflow is not None else classify_sdk_error(exc, SDK_MODULE, _ERROR_TYPE_STATUS)
+
+
+def _context_overflow(exc: BaseException) -> ProviderError | None:
+    """A 400 ``invalid_request_error`` saying "prompt is too long": the API marks this case by its message only."""
+    sdk: Any = sys.modules.get(SDK_MODULE)
+    if sdk is None or not isinstance(exc, sdk.BadRequestError) or exc.type != "invalid_request_error":
+        return None
+    message = str(exc.api_message or "")
+    if not message.lower().startswith(_TOO_LONG):
+        return None
+    return context_length_error(*token_counts(message, _OVERFLOW_COUNTS))
 
 
 def build_body(parts: RequestParts) -> dict[str, Any]:

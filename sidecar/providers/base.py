@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-ErrorType = Literal["auth", "rate_limit", "validation", "configuration", "timeout", "provider", "network", "unknown"]
+ErrorType = Literal[
+    "auth", "rate_limit", "validation", "context_length", "configuration", "timeout", "provider", "network", "unknown"
+]
 
 ERROR_TYPES: tuple[ErrorType, ...] = (
     "auth",
     "rate_limit",
     "validation",
+    "context_length",
     "configuration",
     "timeout",
     "provider",
@@ -20,12 +23,17 @@ ERROR_TYPES: tuple[ErrorType, ...] = (
     "unknown",
 )
 RETRYABLE_ERROR_TYPES: frozenset[str] = frozenset({"rate_limit", "timeout", "provider", "network"})
+# Listing models checks a key and base URL while the user waits: an unreachable endpoint must answer promptly.
+MODEL_LIST_TIMEOUT_S = 10.0
+MAX_LISTED_MODELS = 5000  # a server that pages forever still ends
 
 # Written for end users: they name no class, body, URL or key, and say what to do next.
 FRIENDLY_MESSAGES: dict[str, str] = {
     "auth": "The provider rejected the API key. Check the key in this agent's LLM settings.",
     "rate_limit": "The provider is rate-limiting requests. Try again in a moment.",
     "validation": "The provider rejected the request as invalid. Check this agent's model and sampling settings.",
+    "context_length": "The conversation is too long for this agent's model. Exclude some messages, start a new "
+    "conversation, or set a larger context window in the agent's settings.",
     "configuration": "The provider could not find this model or endpoint. "
     "Check the model name and base URL in this agent's LLM settings.",
     "timeout": "The provider took too long to respond. Try again in a moment.",
@@ -56,8 +64,19 @@ class ProviderSettings:
 
 @dataclass(frozen=True)
 class Usage:
+    """What the provider reported about one call; None where it said nothing.
+
+    One meaning for every provider: ``input_tokens`` counts all input, cached included (each provider's module
+    adds up its own fields); ``cached_input_tokens`` is the part read from a prompt cache and
+    ``reasoning_tokens`` the part of ``output_tokens`` spent on hidden reasoning. ``cost_micro_usd`` is a cost
+    the server reported itself (routers such as OpenRouter do), in millionths of a US dollar.
+    """
+
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost_micro_usd: int | None = None
 
 
 # Why a reply ended (CONTRACT §5 "How a reply ends"); each provider maps its own reasons onto these.
@@ -77,6 +96,7 @@ class ProviderError(Exception):
 
     ``retryable`` and ``safe_message`` default from the error type (the contract's table).
     ``retry_after_s`` comes from the provider's ``retry-after-ms`` / ``Retry-After`` headers when it sent one.
+    ``overflow_tokens`` (``context_length`` only): by how much the prompt exceeded the model's context, if known.
     """
 
     def __init__(
@@ -87,12 +107,15 @@ class ProviderError(Exception):
         status_code: int | None = None,
         retry_after_s: float | None = None,
         safe_message: str | None = None,
+        overflow_tokens: int | None = None,
     ) -> None:
         self.error_type: ErrorType = error_type if error_type in FRIENDLY_MESSAGES else "unknown"
         self.retryable = self.error_type in RETRYABLE_ERROR_TYPES if retryable is None else retryable
         self.status_code = status_code
         self.retry_after_s = retry_after_s
         self.safe_message = safe_message or FRIENDLY_MESSAGES[self.error_type]
+        # context_length: how many tokens the prompt was over the model's limit, when the provider said so.
+        self.overflow_tokens = overflow_tokens
         super().__init__(self.safe_message)
 
     def __repr__(self) -> str:
@@ -112,6 +135,12 @@ class Provider(Protocol):
     """
 
     def stream(self, body: dict[str, Any]) -> AsyncIterator[str | StreamEnd]: ...
+
+    async def list_models(self) -> list[str]:
+        """The ids of the models the endpoint offers, from its models endpoint (never a completion call), paged as
+        the SDK pages. Each request is bounded by `MODEL_LIST_TIMEOUT_S` with no SDK retries, the list by
+        `MAX_LISTED_MODELS`; every failure is a `ProviderError`, classified as a turn's would be."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -82,6 +82,10 @@ class DemoProvider:
         usage = Usage(input_tokens=_count_words(body.get("system"), messages), output_tokens=len(reply.split()))
         yield StreamEnd(usage, "end")
 
+    async def list_models(self) -> list[str]:
+        """Its own models, without any network (the error models are for tests, not for choosing)."""
+        return list(SECONDS_PER_WORD)
+
     async def aclose(self) -> None:
         return None
 

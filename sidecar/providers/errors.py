@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -64,6 +65,24 @@ def classify_sdk_error(
     return (
         _classify_sdk(exc, sdk_module, in_stream_statuses or {}) or _classify_transport(exc) or ProviderError("unknown")
     )
+
+
+def context_length_error(prompt_tokens: int | None = None, limit_tokens: int | None = None) -> ProviderError:
+    """The prompt did not fit the model's context (CONTRACT §5c): not retried by the normal retry loop; the engine
+    rebuilds the request once with a smaller budget, cut by the overflow when the provider gave both counts."""
+    overflow = None
+    if prompt_tokens is not None and limit_tokens is not None and prompt_tokens > limit_tokens:
+        overflow = prompt_tokens - limit_tokens
+    return ProviderError("context_length", status_code=400, overflow_tokens=overflow)
+
+
+def token_counts(message: str, pattern: re.Pattern[str]) -> tuple[int | None, int | None]:
+    """The prompt and limit token counts a provider's overflow message states (``pattern`` names the groups
+    ``prompt`` and ``limit``), or ``(None, None)`` when it states none."""
+    match = pattern.search(message)
+    if match is None:
+        return None, None
+    return int(match.group("prompt")), int(match.group("limit"))
 
 
 def error_for_status(status: int, retry_after_s: float | None = None) -> ProviderError:

@@ -14,13 +14,18 @@ read as a single chunk.
 from __future__ import annotations
 
 import json
+import math
 import re
+import sys
 from collections.abc import AsyncIterator
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from sidecar.providers.base import (
+    MAX_LISTED_MODELS,
+    MODEL_LIST_TIMEOUT_S,
     ProviderError,
     ProviderSettings,
     StopReason,
@@ -29,7 +34,13 @@ from sidecar.providers.base import (
     is_whole_json_body,
     omitted_env_headers,
 )
-from sidecar.providers.errors import classify_sdk_error, dropped_stream_error, missing_key_error
+from sidecar.providers.errors import (
+    classify_sdk_error,
+    context_length_error,
+    dropped_stream_error,
+    missing_key_error,
+    token_counts,
+)
 from sidecar.providers.spec import ProviderSpec, RequestParts, SamplingLimits, sampling_fields
 from sidecar.providers.tls import shared_ssl_context
 
@@ -49,6 +60,10 @@ SDK_MODULE = "openai"
 STOP_REASONS: dict[str, StopReason] = {"stop": "end", "length": "max_tokens", "content_filter": "content_filter"}
 # The o-series and the gpt-5 family take no temperature or top_p, and max_completion_tokens.
 _REASONING_MODELS = re.compile(r"^(o\d|gpt-5)")
+# "This model's maximum context length is M tokens. However, your messages resulted in N tokens."
+_OVERFLOW_COUNTS = re.compile(
+    r"maximum context length is (?P<limit>\d+) tokens.*?resulted in (?P<prompt>\d+) tokens", re.S
+)
 
 
 class OpenAIProvider:
@@ -102,6 +117,26 @@ class OpenAIProvider:
         if end is None:
             raise dropped_stream_error()
         yield end
+
+    async def list_models(self) -> list[str]:
+        """``GET /models`` through the SDK's ``models.list`` (one page, as the API sends it)."""
+        try:
+            client = await self._get_client()
+            ids: list[str] = []
+            models = client.models.list(
+                extra_headers=self._request_options.get("headers"), timeout=MODEL_LIST_TIMEOUT_S
+            )
+            async for model in models:
+                model_id = getattr(model, "id", None)  # built without validation: a server may leave it out
+                if isinstance(model_id, str) and model_id:
+                    ids.append(model_id)
+                if len(ids) >= MAX_LISTED_MODELS:
+                    break
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise classify_error(exc) from exc
+        return ids
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -187,9 +222,29 @@ def _read_completion(completion: Any) -> tuple[str | None, StreamEnd]:
 
 
 def _read_usage(raw: Any) -> Usage | None:
+    """``prompt_tokens`` already includes the cached part and ``completion_tokens`` the reasoning part; routers
+    (OpenRouter and other OpenAI-compatible proxies) add what they charged as ``cost``, in US dollars."""
     if raw is None:
         return None
-    return Usage(_count(raw.get("prompt_tokens")), _count(raw.get("completion_tokens")))
+    return Usage(
+        _count(raw.get("prompt_tokens")),
+        _count(raw.get("completion_tokens")),
+        cached_input_tokens=_count(_details(raw, "prompt_tokens_details").get("cached_tokens")),
+        reasoning_tokens=_count(_details(raw, "completion_tokens_details").get("reasoning_tokens")),
+        cost_micro_usd=_micro_usd(raw.get("cost")),
+    )
+
+
+def _details(usage: Any, key: str) -> dict[str, Any]:
+    details = usage.get(key)
+    return details if isinstance(details, dict) else {}  # absent or null on servers that do not break it down
+
+
+def _micro_usd(dollars: Any) -> int | None:
+    """A reported dollar amount in whole micro-dollars; anything but a finite, non-negative number is ignored."""
+    if isinstance(dollars, bool) or not isinstance(dollars, int | float) or not math.isfinite(dollars) or dollars < 0:
+        return None
+    return int((Decimal(repr(dollars)) * 1_000_000).to_integral_value(ROUND_HALF_UP))
 
 
 def _checked_text(text: Any) -> str | None:
@@ -214,7 +269,17 @@ def _count(value: Any) -> int | None:
 
 
 def classify_error(exc: BaseException) -> ProviderError:
-    return classify_sdk_error(exc, SDK_MODULE)
+    overflow = _context_overflow(exc)
+    return overflow if overflow is not None else classify_sdk_error(exc, SDK_MODULE)
+
+
+def _context_overflow(exc: BaseException) -> ProviderError | None:
+    """A 400 whose error code is ``context_length_exceeded``: the prompt is over the model's context."""
+    sdk: Any = sys.modules.get(SDK_MODULE)
+    if sdk is None or not isinstance(exc, sdk.BadRequestError) or exc.code != "context_length_exceeded":
+        return None
+    body = exc.body if isinstance(exc.body, dict) else {}
+    return context_length_error(*token_counts(str(body.get("message") or ""), _OVERFLOW_COUNTS))
 
 
 def build_body(parts: RequestParts) -> dict[str, Any]:

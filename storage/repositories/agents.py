@@ -29,7 +29,12 @@ _REFERENCES: dict[str, tuple[type[Model], str]] = {
 }
 _COLUMNS = {"llmConfigId": "llm_config_id", "roleId": "role_id", "personalityId": "personality_id"}
 # optional numbers: wire name -> column; null clears them
-_OPTIONAL_NUMBERS = {"temperature": "temperature", "maxTokens": "max_tokens", "topP": "top_p"}
+_OPTIONAL_NUMBERS = {
+    "temperature": "temperature",
+    "maxTokens": "max_tokens",
+    "topP": "top_p",
+    "contextWindow": "context_window",
+}
 
 
 def to_wire(row: Agent) -> dict[str, Any]:
@@ -46,6 +51,7 @@ def to_wire(row: Agent) -> dict[str, Any]:
         "maxTokens": row.max_tokens,
         "topP": row.top_p,
         "timeoutMs": row.timeout_ms,
+        "contextWindow": row.context_window,
         "createdAt": to_iso(row.created_at),
         "updatedAt": to_iso(row.updated_at),
     }

@@ -245,3 +245,4 @@ def activate(message_id: str) -> Message:
 
 def select_version(message_id: str) -> dict[str, Any]:
     return to_wire(activate(message_id))
+

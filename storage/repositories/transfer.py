@@ -49,6 +49,7 @@ class Member:
     max_tokens: int | None
     top_p: float | None
     timeout_ms: int
+    context_window: int | None = None  # the agent's own window; None: the model catalogue's
 
 
 # One message as stored, in this order (MESSAGE_COLUMNS); `usage` is the stored JSON text.
@@ -113,6 +114,7 @@ def _member(seat: ConversationAgent) -> Member:
         max_tokens=agent.max_tokens,
         top_p=agent.top_p,
         timeout_ms=agent.timeout_ms,
+        context_window=agent.context_window,
     )
 
 
@@ -201,6 +203,7 @@ def _match_agent(ids: IdFactory, spec: Member, taken: set[str]) -> str:
         "maxTokens": spec.max_tokens,
         "topP": spec.top_p,
         "timeoutMs": spec.timeout_ms,
+        "contextWindow": spec.context_window,
     }
     return str(agents.create_agent(ids, params)["id"])
 

@@ -44,6 +44,8 @@ def test_the_table_holds_every_data_method_of_the_contract() -> None:
             for action in ("list", "get", "create", "update", "delete")}  # fmt: skip
     extra = {
         "llmConfigs:setApiKey",
+        "llmConfigs:test",
+        "models:list",
         "conversationAgents:list",
         "conversationAgents:add",
         "conversationAgents:update",
@@ -58,6 +60,8 @@ def test_the_table_holds_every_data_method_of_the_contract() -> None:
         "messages:search",
         "conversations:export",
         "conversations:import",
+        "conversations:usage",
+        "conversations:contextUsage",
     }
     assert set(DATA_METHODS) == crud | extra
 

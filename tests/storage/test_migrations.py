@@ -10,7 +10,7 @@ from storage.db import DB_FILE_NAME, open_sqlite
 from storage.ids import IdFactory
 from storage.migrations import LATEST_VERSION, SchemaTooNewError, apply_migrations, schema_version
 from storage.models import MODELS
-from storage.repositories import llm_configs, messages, search, turns
+from storage.repositories import agents, llm_configs, messages, search, turns
 from storage.setup import open_database
 
 
@@ -20,7 +20,7 @@ def _columns(sqlite: object, table: str) -> list[str]:
 
 def test_a_new_file_gets_every_step_and_every_model_matches_its_table(tmp_path: Path) -> None:
     sqlite = open_sqlite(tmp_path / "new.sqlite3")
-    assert apply_migrations(sqlite) == LATEST_VERSION == 5
+    assert apply_migrations(sqlite) == LATEST_VERSION == 7
     for model in MODELS:
         assert _columns(sqlite, model._meta.table_name) == [f.column_name for f in model._meta.sorted_fields]
     sqlite.close()
@@ -173,5 +173,29 @@ def test_a_database_made_by_migration_4_gets_versions_and_a_search_index_with_ev
                  search.search_messages(word)}  # fmt: skip
         assert found == {"m1", "m2", "m3", "m4", "m5", "m6"}
         db.sqlite.execute_sql("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+    finally:
+        db.close()
+
+
+def test_a_database_made_by_migration_5_gets_agents_without_a_context_window_that_one_can_then_set(
+    tmp_path: Path,
+) -> None:
+    old = open_sqlite(tmp_path / DB_FILE_NAME)
+    _version_2_file(old)
+    assert apply_migrations(old, up_to=5) == 5
+    columns = _columns(old, "agents")
+    before = _rows(old, "agents", columns)
+    old.close()
+
+    db = open_database(tmp_path, IdFactory())
+    try:
+        assert schema_version(db.sqlite) == LATEST_VERSION
+        assert _rows(db.sqlite, "agents", columns) == before  # every old field kept
+        assert agents.get_agent("a1")["contextWindow"] is None
+        [participant] = turns.load_participants("c1")
+        assert participant.context_window is None  # the catalogue decides
+        agents.update_agent(IdFactory(), "a1", {"contextWindow": 32768})
+        [participant] = turns.load_participants("c1")
+        assert participant.context_window == 32768
     finally:
         db.close()

@@ -241,7 +241,9 @@ def test_an_unknown_trigger_is_reported_before_a_missing_config() -> None:
 def test_to_wire_uses_camel_case_and_copies_the_request() -> None:
     ctx = build_agent_context(BOB, EVERYONE, TURNS[:2], None)
     wire = to_wire(ctx)
-    assert set(wire) == {"systemPrompt", "messages", "provider", "model", "request"}
+    assert set(wire) == {"systemPrompt", "messages", "provider", "model", "request", "budget"}
+    assert wire["budget"]["keptCount"] == 2 and wire["budget"]["droppedCount"] == 0
+    assert wire["budget"]["contextWindow"] == 128000 and wire["budget"]["estimated"] is True
     assert wire["messages"] == [{"role": "user", "content": "u1\n\nAda: ada1"}]
     wire["request"]["messages"].clear()
     assert ctx.request["messages"]

@@ -309,7 +309,8 @@ def test_method_names_list_every_contract_method_including_client_notifications(
         "conversationAgents:list", "conversationAgents:add", "conversationAgents:update", "conversationAgents:remove",
         "messages:list", "messages:create", "messages:updateInclusion", "messages:delete",
         "messages:update", "messages:versions", "messages:selectVersion", "messages:search",
-        "conversations:export", "conversations:import",
+        "conversations:export", "conversations:import", "conversations:usage", "conversations:contextUsage",
+        "llmConfigs:test", "models:list",
         "processUserMessage", "buildAgentContext", "chat:cancel", "chat:retryAgent", "chat:startAuto",
         "chat:regenerate",
     }  # fmt: skip
@@ -369,7 +370,12 @@ GOOD_RESULTS = [
     ("chat:retryAgent", {**AGENT_RESULT, "status": "cancelled", "messageId": None}),
     ("chat:cancel", {"cancelled": 0}),
     ("buildAgentContext", {"systemPrompt": "You are Ada.", "messages": [{"role": "user", "content": "Hi"}],
-                           "provider": "openai", "model": "gpt-4o", "request": {"model": "gpt-4o"}}),
+                           "provider": "openai", "model": "gpt-4o", "request": {"model": "gpt-4o"},
+                           "budget": {"contextWindow": 128000, "reservedOutput": 1024, "systemTokens": 40,
+                                      "historyTokens": 5, "keptCount": 1, "droppedCount": 0,
+                                      "droppedMessageIds": [], "estimated": True}}),
+    ("conversations:contextUsage", [{"conversationAgentId": "ca1", "agentName": "Ada", "model": "gpt-4o",
+                                     "contextWindow": 128000, "tokens": 45, "ratio": 0.0004, "estimated": True}]),
 ]  # fmt: skip
 
 
@@ -437,8 +443,8 @@ def test_a_whole_agent_update_sequence_validates() -> None:
         {"status": "queued"},
         {"status": "retrying", "attempt": 2, "retryAfterMs": 500},
         {"status": "streaming", "delta": "Hel", "messageId": "m2"},
-        {"status": "complete", "messageId": "m2", "usage": {"firstTokenMs": 40, "totalMs": 90, "outputTokens": 2},
-         "stopReason": "end"},
+        {"status": "complete", "messageId": "m2", "usage": {"firstTokenMs": 40, "totalMs": 90, "outputTokens": 2,
+                                                          "costSource": "unpriced"}, "stopReason": "end"},
     ]
     for seq, event in enumerate(events, start=1):
         validate_notification("agent:update", {**COMMON, **event, "seq": seq})
