@@ -79,7 +79,9 @@ def test_every_fault_is_classified_explained_and_logged_and_never_touches_the_he
     spawn_sidecar: Callable[..., Sidecar], fake: FakeProvider, provider: str
 ) -> None:
     sidecar = spawn_sidecar()
-    tag = uuid.uuid4().hex[:6]
+    # Never all digits: the fake reads a number right after `midstream` as the in-stream error's status, so a
+    # tag like "123456" (6 % of uuid prefixes) turned Anthropic's overloaded_error (529) into api_error (500).
+    tag = f"t{uuid.uuid4().hex[:6]}"
     agents = [make_agent(sidecar, "Healthy", fake_config(sidecar, fake, provider, "healthy"), f"m-words-6-{tag}")]
     for name, fault in FAULTS.items():
         config = _config(sidecar, fake, provider, fault, f"{name} config")
