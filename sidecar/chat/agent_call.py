@@ -104,12 +104,12 @@ class AgentCaller:
                 await anyio.sleep(delay)
 
     async def _attempt(self, run: Run, request: dict[str, Any], first: bool) -> None:
-        provider = await self._pool.provider_for(run.participant)
-        slots = self._pool.slots(run.participant.llm_config)
-        if first and slots.available_tokens < 1:
-            await run.updates.send("queued")  # at most once, right after `thinking`
-        async with slots:
-            await stream_attempt(run, provider, request, self._saves)
+        async with self._pool.lease(run.participant) as provider:
+            slots = self._pool.slots(run.participant.llm_config)
+            if first and slots.available_tokens < 1:
+                await run.updates.send("queued")  # at most once, right after `thinking`
+            async with slots:
+                await stream_attempt(run, provider, request, self._saves)
 
     def _calibrate(self, run: Run, prepared: Prepared) -> None:
         reported = getattr(run.reply.usage, "input_tokens", None)

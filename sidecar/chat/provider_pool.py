@@ -1,9 +1,14 @@
 """One provider client per llm config (rebuilt when its settings or key change) and its call slots.
 
-At most `maxConcurrency` calls run at once per llm config; the limiter follows the config when it changes.
+At most `maxConcurrency` calls run at once per llm config; the limiter follows the config when it changes. A call
+holds its client through `lease`, so a client replaced by a settings or key change is closed when its last call
+ends (at once if none runs), not kept with its connection pool until the process exits.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 from loguru import logger
@@ -25,7 +30,24 @@ class ProviderPool:
         self._secrets = secrets
         self._providers: dict[str, tuple[ProviderSettings, Provider]] = {}
         self._slots: dict[str, anyio.CapacityLimiter] = {}
-        self._retired: list[Provider] = []  # replaced clients, closed with the pool
+        self._retired: list[Provider] = []  # replaced clients that calls still use
+        self._leases: dict[int, int] = {}  # id(client) → calls using it now
+
+    @asynccontextmanager
+    async def lease(self, participant: ParticipantRecord) -> AsyncIterator[Provider]:
+        """This agent's client for one call; a client replaced meanwhile is closed when its last call ends."""
+        provider = await self.provider_for(participant)
+        key = id(provider)
+        self._leases[key] = self._leases.get(key, 0) + 1  # no await since provider_for returned: nothing closed it
+        try:
+            yield provider
+        finally:
+            left = self._leases.pop(key) - 1
+            if left:
+                self._leases[key] = left
+            elif provider in self._retired:
+                self._retired.remove(provider)
+                await _close_bounded(provider)
 
     async def provider_for(self, participant: ParticipantRecord) -> Provider:
         """The client for this agent's llm config; raises a classified ProviderError when there can be none."""
@@ -50,8 +72,11 @@ class ProviderPool:
         provider = open_provider(settings)
         self._providers[config.id] = (settings, provider)
         if cached is not None:
-            # Not closed now: other agents may still be streaming through it (a key change must not cut them).
-            self._retired.append(cached[1])
+            # A key change must not cut the calls streaming through the old client: it is closed after them.
+            if self._leases.get(id(cached[1])):
+                self._retired.append(cached[1])
+            else:
+                await _close_bounded(cached[1])
         return provider
 
     def slots(self, config: LlmConfigRecord | None) -> anyio.CapacityLimiter:
@@ -72,6 +97,11 @@ class ProviderPool:
         with anyio.move_on_after(CLOSE_SECONDS, shield=True):
             for provider in providers:
                 await _close_quietly(provider)
+
+
+async def _close_bounded(provider: Provider) -> None:
+    with anyio.move_on_after(CLOSE_SECONDS, shield=True):
+        await _close_quietly(provider)
 
 
 async def _close_quietly(provider: Provider) -> None:

@@ -30,10 +30,12 @@ KNOWN_TRAITS = {
 }
 
 
-def test_the_connection_uses_wal_and_enforces_foreign_keys(database: Database) -> None:
+def test_the_connection_uses_wal_enforces_foreign_keys_and_bounds_its_page_cache(database: Database) -> None:
     pragma = database.sqlite.execute_sql
     assert pragma("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert pragma("PRAGMA foreign_keys").fetchone()[0] == 1
+    # The page cache grows with the file up to this bound; at 16 MB it was most of the sidecar's memory growth.
+    assert pragma("PRAGMA cache_size").fetchone()[0] == -2000
 
 
 def test_the_first_start_seeds_built_in_roles_personalities_and_the_demo_config(database: Database) -> None:
