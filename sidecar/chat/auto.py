@@ -147,10 +147,12 @@ class AutoRunner:
             first = False
             reads = await self._read(turn)
             participants = reads.participants
-            speakers = in_order(participants)
-            if not speakers:
+            enabled = in_order(participants)
+            if not enabled:
                 progress.stop_reason = turn.cancel_reason if turn.cancelled else "cancelled"
                 return
+            # A round never runs past `maxMessages`: the last one has only as many speakers as replies are left.
+            speakers = enabled[: settings.max_messages - progress.replies]
             if not self._fits(reads, speakers, progress):
                 return
             results = await self._speak(turn, speakers, participants, reads.window, reads.latest, progress)
@@ -158,7 +160,8 @@ class AutoRunner:
                 self._take(result, turn, settings, progress)
             if progress.stop_reason is None:
                 skipped = {r["conversationAgentId"] for r in results if r["status"] == "skipped"}
-                self._end_round({p.conversation_agent_id for p in speakers}, skipped, progress)
+                # A cut-short round is not a full round: it cannot end the run as all_skipped.
+                self._end_round({p.conversation_agent_id for p in enabled}, skipped, progress)
 
     async def _speak(
         self,

@@ -2,7 +2,9 @@
 
 Fake-provider agents run through the real OpenAI and Anthropic SDKs against tests/fake_provider.py; demo agents
 through the built-in demo provider. Three never finish on their own (LONG): the machine cancels them before it
-waits for a quiet session.
+waits for a quiet session. In an auto run (CONTRACT §5b) Skipper always skips, Pointer names Quick (who then speaks
+next), and Demo skips once it has spoken twice in the run, so runs end every way: all skipped, at maxMessages, at a
+failure, or cancelled.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ CAST: dict[str, tuple[str, str, str]] = {
     "Endless": ("openai", "gpt-words-100000-pace-20", "streams until cancelled"),
     "Mute": ("anthropic", "claude-hang", "thinking until cancelled or its timeouts run out (~10 s)"),
     "Slow": ("demo", "demo-slow", "~300 ms a word: 6-12 s"),
+    "Skipper": ("openai", "gpt-skip", "answers SKIP: skipped in an auto run, a reply 'SKIP' elsewhere"),
+    "Pointer": ("anthropic", "claude-words-6-pace-5-mention-Quick", "'@Quick' and six words: Quick speaks next"),
 }
 NAMES = sorted(CAST)
 LONG = frozenset({"Endless", "Mute", "Slow"})  # the machine cancels these before waiting for quiet
-# Conversations are drawn from these: agents that finish by themselves twice as often as the others.
-WEIGHTED_NAMES = sorted([*NAMES, *(set(NAMES) - LONG)])
-STREAMERS = frozenset({"Quick", "Paced", "Demo", "Cut", "Endless", "Slow"})
+# Conversations are drawn from these: agents that finish by themselves twice as often as the others, Skipper three
+# times (auto runs where everyone skips need rooms of skippers; it answers at once).
+WEIGHTED_NAMES = sorted([*NAMES, *(set(NAMES) - LONG), "Skipper"])
+STREAMERS = frozenset({"Quick", "Paced", "Demo", "Cut", "Endless", "Slow", "Pointer"})
 FAILERS = frozenset({"Cut", "Refused", "Limited"})
 RETRIERS = frozenset({"Limited"})
 NEVER_STREAMS_ALONE = frozenset({"Mute"})  # thinking forever: an action waiting for text would wait for ever

@@ -3,6 +3,8 @@
 `INTERLEAVING_PROFILE=quick` (default; CI: the whole folder well under 3 minutes on two shared cores) or
 `INTERLEAVING_PROFILE=release` (at least 10,000 state-machine steps). quick is derandomised, so CI runs the same
 sequences every time; release draws a fresh seed, printed in the summary (set `INTERLEAVING_SEED=<n>` to replay it).
+Every promise is strict. `INTERLEAVING_TOLERATE=1` counts the breaches of the known classes in
+trace.KNOWN_ENGINE_BUGS in the summary instead of failing (to look past one while a fix is under way).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from tests.interleaving import counts
+from tests.interleaving.trace import KNOWN_ENGINE_BUGS
 
-PROFILE_ENV, SEED_ENV = "INTERLEAVING_PROFILE", "INTERLEAVING_SEED"
+PROFILE_ENV, SEED_ENV, TOLERATE_ENV = "INTERLEAVING_PROFILE", "INTERLEAVING_SEED", "INTERLEAVING_TOLERATE"
 PROFILES = ("quick", "release")
 
 _COMMON = {
@@ -27,7 +30,8 @@ _COMMON = {
     # prints the machine's own step log and the frames around the broken promise instead.
     "phases": [Phase.explicit, Phase.generate],
 }
-settings.register_profile("interleaving-quick", max_examples=8, stateful_step_count=40, derandomize=True, **_COMMON)
+# 36 steps, not 40: an auto run lasts a few speakers, so steps take longer on average; CI time stays where it was.
+settings.register_profile("interleaving-quick", max_examples=8, stateful_step_count=36, derandomize=True, **_COMMON)
 settings.register_profile("interleaving-release", max_examples=200, stateful_step_count=60, **_COMMON)
 
 
@@ -47,6 +51,12 @@ def profile_seed() -> int | None:
     if profile_name() == "quick":
         return None
     return int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(2**32))
+
+
+def tolerated_bugs() -> frozenset[str]:
+    """The known breach classes (trace.KNOWN_ENGINE_BUGS) counted instead of failed: none, unless
+    `INTERLEAVING_TOLERATE=1`."""
+    return frozenset(KNOWN_ENGINE_BUGS) if os.environ.get(TOLERATE_ENV) == "1" else frozenset()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

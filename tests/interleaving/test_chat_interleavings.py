@@ -3,8 +3,10 @@
 A hypothesis `RuleBasedStateMachine` whose one rule draws the user's next action (weighted): send a message
 (`onBusy` interrupt or reject), cancel one agent or all, `$/cancelRequest` a running turn, retry an agent, remove,
 disable or add an agent, delete the trigger, a reply being written or the whole conversation, limit an llm config's
-concurrency, stop reading stdout, and end the process every way a desktop app can (shutdown + exit, stdin EOF,
-SIGTERM, even while stdout is not read, kill -9) then start it again on the same data dir. Requests are pipelined:
+concurrency, switch a conversation's mode (manual, round-robin, auto with small `autoSettings`; CONTRACT §5, §5b),
+start an auto run with `chat:startAuto`, stop reading stdout, and end the process every way a desktop app can
+(shutdown + exit, stdin EOF, SIGTERM, even while stdout is not read, kill -9) then start it again on the same data
+dir. Conversations start in any mode, so most of these also land in the middle of auto runs. Requests are pipelined:
 an action goes in the same write as the `processUserMessage` it races, right after it, or once the sidecar reports
 a chosen stage (an agent thinking, streaming, retrying, failing, or the turn answered). Nothing here sleeps: every
 wait is on what the sidecar writes.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -37,7 +40,7 @@ from hypothesis.stateful import (
 from sidecar.validation import validate_result
 from tests.fake_provider import FakeProvider
 from tests.interleaving import cast, counts
-from tests.interleaving.conftest import profile_name, profile_seed, profile_settings
+from tests.interleaving.conftest import profile_name, profile_seed, profile_settings, tolerated_bugs
 from tests.interleaving.driver import EXIT_WITHIN_SECONDS, Driver, rows_in_database
 from tests.interleaving.trace import TURN_METHODS, Request, Run, TraceChecker
 
@@ -52,8 +55,12 @@ ACTIONS = (
     "nothing", "nothing", "nothing",  # three times: plenty of turns must run to their end undisturbed
     "cancel all", "cancel one", "cancel request", "retry", "remove agent", "disable agent", "enable agent",
     "add agent", "delete trigger", "delete reply", "delete conversation", "send again", "send again (reject)",
-    "limit concurrency",
+    "limit concurrency", "switch mode", "start auto",
 )
+# A conversation's mode and autoSettings (maxMessages, style; delayMs stays 0): half of them manual, a third auto.
+SETTINGS = st.tuples(st.sampled_from(("manual", "manual", "manual", "round-robin", "auto", "auto")),
+                     st.integers(min_value=2, max_value=3), st.sampled_from(("sequential", "rounds")))
+Settings = tuple[str, int, str]
 ENDINGS = ("shutdown", "sigterm", "kill", "eof")
 # What the user does at each step, weighted: mostly messages and actions; restarts are the slowest step.
 KINDS = (*["send"] * 6, *["act"] * 4, "settle", "settle", "stop or resume reading", "new conversation",
@@ -66,6 +73,12 @@ class Conversation:
     members: dict[str, str] = field(default_factory=dict)  # conversationAgentId → agent name
     enabled: dict[str, bool] = field(default_factory=dict)
     deleted: bool = False
+    mode: str = "manual"  # as last asked for (the checker knows what it may really have been)
+
+
+def _settings_params(settings: Settings) -> dict[str, Any]:
+    mode, max_messages, style = settings
+    return {"chatMode": mode, "autoSettings": {"maxMessages": max_messages, "style": style, "delayMs": 0}}
 
 
 @dataclass
@@ -99,7 +112,7 @@ class ChatMachine(RuleBasedStateMachine):
         self.env = env
         self.clean = True
         self.driver: Driver | None = None
-        self.checker = TraceChecker(validate_result)
+        self.checker = TraceChecker(validate_result, tolerated_bugs())
         self.log: list[str] = []
         self.session = 0
         self.sent = itertools.count(1)
@@ -107,6 +120,7 @@ class ChatMachine(RuleBasedStateMachine):
         self.configs: dict[str, str] = {}
         self.agents: dict[str, str] = {}
         self.paused_steps: int | None = None  # None while stdout is read
+        self.drawn_settings: Settings = ("manual", 2, "sequential")  # this step's draw, for "switch mode"
         self.adds: list[Request] = []  # conversationAgents:add requests whose new member is not known yet
         # What outlives a session (all keyed by ids the sidecar made):
         self.acked_users: dict[str, str] = {}  # user message → conversation: acknowledged, must survive
@@ -122,29 +136,32 @@ class ChatMachine(RuleBasedStateMachine):
 
     # --- set-up --------------------------------------------------------------------------------------------------
 
-    @initialize(framing=st.sampled_from(FRAMINGS), first=MEMBERS, second=MEMBERS)
+    @initialize(framing=st.sampled_from(FRAMINGS), first=MEMBERS, second=MEMBERS, first_settings=SETTINGS,
+                second_settings=SETTINGS)
     @_step
-    def start(self, framing: str, first: list[str], second: list[str]) -> None:
+    def start(self, framing: str, first: list[str], second: list[str], first_settings: Settings,
+              second_settings: Settings) -> None:
         self.data_dir = self.env.root / f"example-{next(self.env.examples)}"
         self.framing = framing
         self._spawn()
         self.configs = cast.create_configs(self._result_of, self.env.fake)
         self.agents = cast.create_agents(self._result_of, self.configs)
-        for names in (first, second):
-            self._create_conversation(names)
-        self._note(f"start ({framing}): {[c.members for c in self.conversations.values()]}")
+        for names, settings in ((first, first_settings), (second, second_settings)):
+            self._create_conversation(names, settings)
+        self._note(f"start ({framing}): {[(c.mode, c.members) for c in self.conversations.values()]}")
         counts.add("examples")
 
     def _spawn(self) -> None:
         self.session += 1
         self.driver = Driver(self.data_dir, framing=self.framing)
-        self.checker = TraceChecker(validate_result)
+        self.checker = TraceChecker(validate_result, tolerated_bugs())
         self.paused_steps = None
         counts.add("sessions (processes started)")
 
-    def _create_conversation(self, names: list[str]) -> None:
-        row = self._result_of("conversations:create", {"title": f"room {len(self.conversations) + 1}"})
-        conversation = Conversation(row["id"])
+    def _create_conversation(self, names: list[str], settings: Settings) -> None:
+        row = self._result_of("conversations:create", {"title": f"room {len(self.conversations) + 1}",
+                                                       **_settings_params(settings)})
+        conversation = Conversation(row["id"], mode=row["chatMode"])
         self.conversations[row["id"]] = conversation
         for name in names:
             member = self._result_of("conversationAgents:add", {"conversationId": row["id"],
@@ -202,13 +219,14 @@ class ChatMachine(RuleBasedStateMachine):
 
     @rule(kind=st.sampled_from(KINDS), room=CHOICE, form=st.sampled_from(FORMS), on_busy=st.sampled_from(ON_BUSY),
           when=st.sampled_from(STAGES), action=st.sampled_from(ACTIONS), choice=CHOICE, names=MEMBERS,
-          how=st.sampled_from(ENDINGS), behind_a_turn=st.booleans())
+          how=st.sampled_from(ENDINGS), behind_a_turn=st.booleans(), settings=SETTINGS)
     @_step
     def user(self, kind: str, room: int, form: str, on_busy: str | None, when: str, action: str, choice: int,
-             names: list[str], how: str, behind_a_turn: bool) -> None:
+             names: list[str], how: str, behind_a_turn: bool, settings: Settings) -> None:
         """One thing the user does. A single rule with weighted kinds rather than one rule per kind: hypothesis's
         swarm testing switches whole rules off per example, which here left examples that never send a message."""
         kind = self._feasible(kind)
+        self.drawn_settings = settings  # for a "switch mode" action
         if kind == "send":
             self._send(room, form, on_busy, when, action, choice)
         elif kind == "act":
@@ -218,8 +236,8 @@ class ChatMachine(RuleBasedStateMachine):
         elif kind == "stop or resume reading":
             self._stop_or_resume_reading()
         elif kind == "new conversation":
-            self._create_conversation(names)
-            self._note(f"new conversation with {names}")
+            self._create_conversation(names, settings)
+            self._note(f"new {settings[0]} conversation with {names}")
         else:
             self._end_session(how, behind_a_turn, room)
 
@@ -271,7 +289,8 @@ class ChatMachine(RuleBasedStateMachine):
                 self._wait_for_stage(conversation, when, turn)
                 action, frames = self._action(action, choice, conversation, turn)
                 self._write(frames)
-        self._note(f"send #{turn.id} to {conversation.id[-4:]} ({form}, onBusy {on_busy}) + {action} at {when}")
+        self._note(f"send #{turn.id} to {conversation.id[-4:]} ({conversation.mode}, {form}, onBusy {on_busy}) + "
+                   f"{action} at {when}")
         counts.add(f"actions: {action}")
         counts.add(f"actions landing: {when}")
         self._count_paused_step()
@@ -281,7 +300,8 @@ class ChatMachine(RuleBasedStateMachine):
         conversation = _choose(self._live(), room)
         action, frames = self._action(action, choice, conversation, None)
         self._write(frames)
-        self._note(f"act on {conversation.id[-4:]}: {action}")
+        self._note(f"act on {conversation.id[-4:]} ({conversation.mode}): {action}"
+                   f"{f' to {self.drawn_settings}' if action == 'switch mode' else ''}")
         counts.add(f"actions: {action}")
         counts.add("actions landing: at a random point")
         self._count_paused_step()
@@ -358,6 +378,11 @@ class ChatMachine(RuleBasedStateMachine):
         if action == "limit concurrency":
             config_id, limit = self.configs[_choose(sorted(self.configs), choice)], _choose([1, 2, 8], choice // 5)
             return [self._message("llmConfigs:update", {"id": config_id, "maxConcurrency": limit})[0]]
+        if action == "switch mode":  # while a run goes: it stops (cancelled) when the mode changes
+            conversation.mode = self.drawn_settings[0]
+            return [self._message("conversations:update", {"id": cid, **_settings_params(self.drawn_settings)})[0]]
+        if action == "start auto":  # busy while a turn runs; refused as validation unless in auto mode
+            return [self._message("chat:startAuto", {"conversationId": cid})[0]]
         return None
 
     def _turns_of(self, conversation_id: str) -> list[str]:
@@ -451,8 +476,11 @@ class ChatMachine(RuleBasedStateMachine):
             runs = long_running()
             if runs:
                 cancelled.update(id(r) for r in runs)
-                self._write([self._message("chat:cancel", {"conversationId": r.conversation_id,
-                                                           "conversationAgentId": r.ca})[0] for r in runs])
+                # A speaker turn's cancel alone lets its auto run go on (the next speaker may be long again): stop
+                # the whole run.
+                self._write([self._message("chat:cancel", {"conversationId": r.conversation_id} if r.run_id else
+                                           {"conversationId": r.conversation_id, "conversationAgentId": r.ca})[0]
+                             for r in runs])
             self._wait(lambda: quiet() or bool(long_running()), "a quiet session (every request answered)")
             if quiet():
                 return
@@ -464,7 +492,20 @@ class ChatMachine(RuleBasedStateMachine):
         self.checker.check_replies(rows, self._may_be_gone, self.deleted_messages.__contains__)
         streaming = [r for r in rows.values() if r["status"] == "streaming"]
         assert not streaming, f"rows left streaming while nothing runs: {streaming}\n{self._story()}"
+        self._check_stop_notices(rows)
         self._check_saved_rows(rows, kill=False)
+
+    def _check_stop_notices(self, rows: dict[str, dict[str, Any]]) -> None:
+        """Every auto run that stopped in this session (not at shutdown) saved its `Auto mode stopped: …` row."""
+        for conversation in self._live():
+            stopped = [a for a in self.checker.auto_runs.values()
+                       if a.conversation_id == conversation.id and not a.running and a.reason != "shutdown"]
+            notices = [r for r in rows.values() if r["conversationId"] == conversation.id and r["role"] == "system"
+                       and r["content"].startswith("Auto mode stopped: ")]
+            assert len(notices) >= len(stopped), (
+                f"{len(stopped)} auto runs stopped in {conversation.id}, {len(notices)} stop notices saved\n"
+                f"{self._story()}")
+            counts.add("auto stop notices checked", len(stopped))
 
     def _rows(self) -> dict[str, dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
@@ -483,9 +524,13 @@ class ChatMachine(RuleBasedStateMachine):
                 conversation.members[row["id"]], conversation.enabled[row["id"]] = row["agentName"], row["enabled"]
 
     def _may_be_gone(self, run: Run) -> bool:
+        """Its reply (or notice) may have been deleted: with its conversation, agent, trigger or itself, or by a
+        retry of that agent for that trigger (a speaker turn's reply answers some message of the run: any retry)."""
         conversation = self.conversations.get(run.conversation_id)
+        retried = (run.ca, run.um) in self.retried or (run.run_id is not None and any(
+            ca == run.ca for ca, _ in self.retried))
         return (conversation is None or conversation.deleted or run.ca in self.removed or run.um in
-                self.deleted_messages or run.message_id in self.deleted_messages or (run.ca, run.um) in self.retried)
+                self.deleted_messages or run.message_id in self.deleted_messages or retried)
 
     def _user_may_be_gone(self, um: str, conversation_id: str) -> bool:
         return self.conversations[conversation_id].deleted or um in self.deleted_messages
@@ -577,12 +622,15 @@ class ChatMachine(RuleBasedStateMachine):
             if reading:  # nothing had to be dropped: every agent that started was settled on the wire
                 for run in self.checker.running():
                     self.checker.violations.append(f"after SIGTERM {run.describe()} never got its terminal update")
+                for auto in self.checker.unstopped():
+                    self.checker.violations.append(f"after SIGTERM {auto.describe()} never sent auto:state stopped")
         elif how == "shutdown":
             frame, shutdown = self._message("shutdown", {})
             self._write([turn, frame] if turn else [frame])
             self._shutdown_and_exit(shutdown)
         else:
             self._settle()
+            self._take_adds()  # an agent added meanwhile may be a long one: the turn below must end by itself
             in_flight = self._short_turn_frames()  # EOF means "no more requests": this turn still answers
             self._write(in_flight)
             self._assert_clean_exit(self.driver.close_stdin_now(), "stdin EOF", bounded=not in_flight)
@@ -609,8 +657,9 @@ class ChatMachine(RuleBasedStateMachine):
         self.checker.check_settled()
 
     def _short_turn_frames(self) -> list[Any]:
-        """A turn for stdin EOF to find in flight, in a conversation whose agents all finish by themselves."""
-        for conversation in self._live():
+        """A turn for stdin EOF to find in flight, in a conversation whose agents all finish by themselves (an auto
+        run only when there is no other: it takes a few speakers)."""
+        for conversation in sorted(self._live(), key=lambda c: c.mode == "auto"):
             if conversation.members and not set(conversation.members.values()) & cast.LONG:
                 params = {"conversationId": conversation.id, "content": f"m{next(self.sent)} before EOF"}
                 return [self._message("processUserMessage", params)[0]]
@@ -618,7 +667,14 @@ class ChatMachine(RuleBasedStateMachine):
 
     def _assert_clean_exit(self, since: float, after: str, bounded: bool = True) -> None:
         assert self.driver is not None
-        code, took = self.driver.exit_code_within_contract(since)
+        try:
+            code, took = self.driver.exit_code_within_contract(since)
+        except AssertionError as hang:
+            self._sync()
+            pending = [f"{r.method} #{r.id}" for r in self.checker.unanswered()]
+            raise AssertionError(f"{hang} after {after}; unanswered: {pending}; running: "
+                                 f"{[r.describe() for r in self.checker.running()]}\n{self._story()}\n"
+                                 f"{self._keep_trace()}") from None
         assert code == 0, f"exit code {code} after {after}; stderr: {self.driver.stderr_lines[-5:]}\n{self._story()}"
         if bounded:
             assert took <= EXIT_WITHIN_SECONDS, f"{took:.2f} s to exit after {after} (contract: 2 s)\n{self._story()}"
@@ -631,10 +687,11 @@ class ChatMachine(RuleBasedStateMachine):
         for run in self.checker.running():
             if run.message_id:
                 self.cut_replies[run.message_id] = (run, kill)
-        counts.merge(self.checker.counts)
+        self._merge_counts()
         self._spawn()
         cast.restore_keys(self._result_of, self.configs)
-        listed = {row["id"] for row in self._result_of("conversations:list")}
+        listed_rows = self._result_of("conversations:list")  # the checker learns each conversation's mode here
+        listed = {row["id"] for row in listed_rows}
         for conversation in self.conversations.values():
             if conversation.id not in listed:
                 assert conversation.deleted, f"conversation {conversation.id} vanished\n{self._story()}"
@@ -642,6 +699,7 @@ class ChatMachine(RuleBasedStateMachine):
                 continue
             assert conversation.id not in self.deletes_answered, f"deleted conversation {conversation.id} is back"
             conversation.deleted = False  # a delete the ending cut short never happened
+            conversation.mode = next(row["chatMode"] for row in listed_rows if row["id"] == conversation.id)
             rows = self._result_of("conversationAgents:list", {"conversationId": conversation.id})
             conversation.members = {row["id"]: row["agentName"] for row in rows}
             conversation.enabled = {row["id"]: row["enabled"] for row in rows}
@@ -665,7 +723,24 @@ class ChatMachine(RuleBasedStateMachine):
     def _raise_if_broken(self) -> None:
         assert self.driver is not None
         broken = self.checker.violations + [f"schema: {e}" for e in self.driver.schema_errors]
-        assert not broken, "broken promises:\n  " + "\n  ".join(broken[:20]) + "\n" + self._story()
+        assert not broken, "broken promises:\n  " + "\n  ".join(broken[:20]) + "\n" + self._story() + "\n" + (
+            self._keep_trace())
+
+    def _keep_trace(self) -> str:
+        """The session's requests and frames, kept in the test's tmp dir for the report of a broken promise."""
+        assert self.driver is not None
+        path = self.env.root / f"broken-example-{self.data_dir.name}-session-{self.session}.jsonl"
+        with path.open("w", encoding="utf-8") as out:
+            for request in self.checker.order:
+                out.write(json.dumps({"sent at frame": request.sent_at, "request": request.id,
+                                      "method": request.method, "params": request.params}) + "\n")
+            for position, frame in enumerate(self.driver.trace):
+                out.write(json.dumps({"frame": position, "read": frame}) + "\n")
+        return f"requests and frames of this session: {path}"
+
+    def _merge_counts(self) -> None:
+        counts.merge(self.checker.counts)
+        counts.merge(self.checker.tolerated, prefix="known engine bug, tolerated: ")
 
     def _note(self, line: str) -> None:
         self.log.append(f"[session {self.session}] {line}")
@@ -683,7 +758,7 @@ class ChatMachine(RuleBasedStateMachine):
                 if self.paused_steps is not None:
                     self._resume_reading()
                 self._end("eof")
-                counts.merge(self.checker.counts)
+                self._merge_counts()
         finally:
             if self.driver.proc.poll() is None:
                 self.driver.kill_now()

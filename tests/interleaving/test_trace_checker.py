@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.interleaving.modes import SettingsLog
 from tests.interleaving.trace import TraceChecker
 
 CONV, OTHER = "c1", "c2"
@@ -178,3 +179,225 @@ def test_a_reply_whose_row_differs_from_its_deltas_is_reported_and_a_deleted_one
     assert checker.violations == []
     checker.check_replies({}, lambda run: False)
     assert "is gone" in checker.violations[0]
+
+
+# --- auto runs (CONTRACT §5b) -------------------------------------------------------------------------------------
+
+RUN = "run-000001"
+UM = "m1"  # ids are time-ordered (UUIDv7): m1 < r1 < r2 as strings, like the rows they name
+
+
+def auto_state(state: str, replies: int, reason: str | None = None, run_id: str = RUN,
+               conv: str = CONV) -> dict[str, Any]:
+    params: dict[str, Any] = {"conversationId": conv, "runId": run_id, "state": state, "replies": replies}
+    if reason:
+        params["reason"] = reason
+    return {"jsonrpc": "2.0", "method": "auto:state", "params": params}
+
+
+def speaker(ca: str, seq: int, status: str, round_: int = 1, um: str = UM, run_id: str = RUN,
+            **fields: Any) -> dict[str, Any]:
+    return update(ca, um, seq, status, runId=run_id, round=round_, **fields)
+
+
+def conversation_row(mode: str, max_messages: int = 2, style: str = "sequential", conv: str = CONV) -> dict[str, Any]:
+    return {"id": conv, "chatMode": mode, "autoSettings": {"maxMessages": max_messages, "style": style, "delayMs": 0}}
+
+
+def a_good_auto_run(um: str = UM, request_id: int = 1) -> list[dict[str, Any]]:
+    """Sequential, maxMessages 2: A speaks, B skips, A speaks again in round 2 (seq from 1 each speaker turn)."""
+    summary = {"runId": RUN, "rounds": 2, "replies": 2, "stopReason": "max_messages"}
+    return [
+        auto_state("running", 0),
+        speaker("a", 1, "thinking", um=um), speaker("a", 2, "streaming", um=um, delta="Hi", messageId="r1"),
+        speaker("a", 3, "complete", um=um, messageId="r1"),
+        speaker("b", 1, "thinking", um=um), speaker("b", 2, "skipped", um=um, messageId="n1"),
+        speaker("a", 1, "thinking", 2, um=um), speaker("a", 2, "streaming", 2, um=um, delta="Again", messageId="r2"),
+        speaker("a", 3, "complete", 2, um=um, messageId="r2"),
+        auto_state("stopped", 2, "max_messages"),
+        all_complete(um),
+        result(request_id, {**turn_result(um, agent_result("a", "complete", messageId="r1"),
+                                          agent_result("b", "skipped"), agent_result("a", "complete", messageId="r2")),
+                            "auto": summary}),
+    ]
+
+
+def checked_in_mode(trace: list[Any], row: dict[str, Any], method: str = "processUserMessage",
+                    tolerate: frozenset[str] = frozenset()) -> TraceChecker:
+    """The conversation is created with `row`'s settings (frame 0), then the request is written."""
+    checker = TraceChecker(tolerate=tolerate)
+    checker.register(0, "conversations:create", {"title": "t"}, 0)
+    checker.feed([result(0, row)])
+    checker.register(1, method, {"conversationId": CONV, "content": "go"} if method == "processUserMessage"
+                     else {"conversationId": CONV}, 1)
+    checker.feed([result(0, row), *trace])
+    return checker
+
+
+ROWS = {
+    "r1": {"content": "Hi", "status": "complete", "conversationAgentId": "a", "replyToId": UM},
+    "n1": {"content": "B skipped their turn", "status": "complete", "role": "system", "conversationAgentId": None,
+           "replyToId": "r1"},
+    "r2": {"content": "Again", "status": "complete", "conversationAgentId": "a", "replyToId": "r1"},
+}
+
+
+def test_a_well_formed_auto_run_breaks_no_promise_and_its_replies_and_skip_match_their_rows() -> None:
+    checker = checked_in_mode(a_good_auto_run(), conversation_row("auto"))
+    checker.check_settled()
+    checker.check_replies(ROWS, lambda run: False)
+    assert checker.violations == []
+    assert checker.counts["auto results checked"] == 1
+    assert checker.counts["replies compared with their rows"] == 2
+    assert checker.counts["skip notices compared with their rows"] == 1
+
+
+def _drop_runid(trace: list[Any]) -> None:
+    del trace[2]["params"]["runId"]
+
+
+def _second_all_complete(trace: list[Any]) -> None:
+    trace.insert(4, all_complete(UM))
+
+
+def _after_the_stop(trace: list[Any]) -> None:
+    trace.insert(10, speaker("b", 1, "thinking", 2))
+    trace.insert(11, speaker("b", 2, "cancelled", 2))
+
+
+def _two_speakers_at_once(trace: list[Any]) -> None:
+    trace.insert(2, trace.pop(4))  # B thinks while A still runs
+
+
+def _round_back(trace: list[Any]) -> None:
+    for frame in trace[6:9]:
+        frame["params"]["round"] = 1
+    for frame in trace[1:4]:
+        frame["params"]["round"] = 2
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "complaint"),
+    [
+        ("an update of a speaker turn without its runId", _drop_runid, "runId/round"),
+        ("all:complete while the run goes on", _second_all_complete, "goes on (one, when it stops)"),
+        ("a speaker turn after the run stopped", _after_the_stop, "an auto run that is not running"),
+        ("stopped with the wrong reply count", lambda t: t[9]["params"].update(replies=3), "replies 3, but 2"),
+        ("all_skipped after a reply", lambda t: t[9]["params"].update(reason="all_skipped"),
+         "did not skip"),
+        ("a stop reason outside the contract", lambda t: t[9]["params"].update(reason="bored"),
+         "not one of the contract's"),
+        ("error with no failed speaker", lambda t: t[9]["params"].update(reason="error"), "none of its speaker turns"),
+        ("a result disagreeing with the stop", lambda t: t[11]["result"]["auto"].update(stopReason="cancelled"),
+         "auto:state stopped said"),
+        ("a result missing a speaker turn", lambda t: t[11]["result"]["agentResults"].pop(1),
+         "disagree with its speaker turns"),
+        ("a skip after text", lambda t: t.insert(5, speaker("b", 2, "streaming", delta="SK", messageId="x")),
+         "a SKIP is never shown"),
+        ("two speakers at once in sequential style", _two_speakers_at_once, "one speaker at a time"),
+        ("a round going back", _round_back, "after round 2 had started"),
+        ("the answer before the stop", lambda t: t.insert(9, t.pop(11)), "before its auto:state stopped"),
+        ("more replies than maxMessages", lambda t: None, "more than maxMessages 1"),
+        ("user_message with no other message", lambda t: (t[9]["params"].update(reason="user_message"),
+                                                          t[11]["result"]["auto"].update(stopReason="user_message")),
+         "no other message was sent"),
+        ("shutdown with no shutdown", lambda t: t[9]["params"].update(reason="shutdown"), "neither shutdown nor"),
+        ("a second all:complete after the stop", lambda t: t.insert(10, all_complete(UM)), "sent 2 times"),
+    ],
+)
+def test_each_broken_auto_run_promise_is_reported(name: str, edit: Any, complaint: str) -> None:
+    trace = a_good_auto_run()
+    edit(trace)
+    max_messages = 1 if "maxMessages" in name else 2
+    checker = checked_in_mode(trace, conversation_row("auto", max_messages))
+    checker.check_settled()
+    assert any(complaint in v for v in checker.violations), (name, checker.violations)
+
+
+def test_a_skip_outside_an_auto_run_and_a_run_that_never_stops_are_reported() -> None:
+    checker = checked([update("a", UM, 1, "thinking"), update("a", UM, 2, "skipped", messageId="n1")])
+    assert any("skipped outside an auto run" in v for v in checker.violations)
+    checker = checked_in_mode(a_good_auto_run()[:9], conversation_row("auto"))
+    checker.check_settled()
+    assert any("never sent auto:state stopped" in v for v in checker.violations), checker.violations
+
+
+def test_no_speaker_after_the_run_failed_and_one_auto_run_at_a_time_per_conversation() -> None:
+    failed = [auto_state("running", 0), speaker("a", 1, "thinking"),
+              speaker("a", 2, "error", errorType="auth", retryable=False, error="No.", messageId="s1"),
+              speaker("b", 1, "thinking"), speaker("b", 2, "skipped", messageId="n1"),
+              auto_state("stopped", 0, "error"), all_complete(UM),
+              result(1, {**turn_result(UM, agent_result("a", "error"), agent_result("b", "skipped")),
+                         "auto": {"runId": RUN, "rounds": 1, "replies": 0, "stopReason": "error"}})]
+    checker = checked_in_mode(failed, conversation_row("auto"))
+    assert any("spoke after A in round 1" in v for v in checker.violations), checker.violations
+    checker = checked_in_mode([auto_state("running", 0), auto_state("running", 0, run_id="run-000002")],
+                              conversation_row("auto"))
+    assert any("had not stopped" in v for v in checker.violations), checker.violations
+
+
+def test_once_a_switch_away_from_auto_has_answered_the_run_says_nothing_more() -> None:
+    trace = a_good_auto_run()
+    switch = result(2, conversation_row("manual"))
+    trace.insert(6, switch)  # answered before A's second speaker turn
+    checker = TraceChecker()
+    checker.register(0, "conversations:create", {"title": "t"}, 0)
+    checker.feed([result(0, conversation_row("auto"))])
+    checker.register(1, "processUserMessage", {"conversationId": CONV, "content": "go"}, 1)
+    checker.register(2, "conversations:update", {"id": CONV, "chatMode": "manual"}, 1)
+    checker.feed([result(0, conversation_row("auto")), *trace])
+    assert any("still spoke after conversations:update #2" in v for v in checker.violations), checker.violations
+
+
+def test_round_robin_answers_with_one_agent_and_auto_mode_never_with_a_plain_turn() -> None:
+    two = a_good_turn()
+    two[-1]["result"]["agentResults"][1]["status"] = "cancelled"
+    checker = checked_in_mode(two, conversation_row("round-robin"))
+    assert any("round-robin turn ran 2 agents" in v for v in checker.violations), checker.violations
+    checker = checked_in_mode(a_good_turn(), conversation_row("auto"))
+    assert any("answered with a plain turn" in v for v in checker.violations), checker.violations
+    assert checked_in_mode(a_good_turn(), conversation_row("manual")).violations == []
+
+
+def test_start_auto_is_refused_as_validation_only_when_the_mode_may_not_be_auto_and_busy_only_during_a_turn() -> None:
+    refused = [error(1, -32012, "validation")]
+    assert checked_in_mode(refused, conversation_row("manual"), "chat:startAuto").violations == []
+    assert len(checked_in_mode(refused, conversation_row("auto"), "chat:startAuto").violations) == 1
+    busy = [error(1, -32014, "busy")]
+    assert len(checked_in_mode(busy, conversation_row("auto"), "chat:startAuto").violations) == 1
+    checker = TraceChecker()
+    checker.register(1, "processUserMessage", {"conversationId": CONV, "content": "x"}, 0)
+    checker.register(2, "chat:startAuto", {"conversationId": CONV}, 0)
+    checker.feed([error(2, -32014, "busy")])
+    assert checker.violations == []
+
+
+def test_a_speaker_that_answers_an_older_message_than_the_latest_and_a_wrong_skip_notice_are_reported() -> None:
+    checker = checked_in_mode(a_good_auto_run(), conversation_row("auto"))
+    stale = {**ROWS, "r2": {**ROWS["r2"], "replyToId": "a0"}, "n1": {**ROWS["n1"], "content": "B said SKIP"}}
+    checker.check_replies(stale, lambda run: False)
+    assert len(checker.violations) == 2, checker.violations
+    assert "answers a0, older than r1" in checker.violations[0] and "skip notice is" in checker.violations[1]
+
+
+def test_a_known_engine_bug_is_counted_not_failed_when_tolerated_and_reported_when_strict() -> None:
+    trace = a_good_auto_run()
+    row = conversation_row("auto", 1, "rounds")
+    strict = checked_in_mode(trace, row)
+    assert any("more than maxMessages 1" in v for v in strict.violations)
+    lenient = checked_in_mode(a_good_auto_run(), row, tolerate=frozenset({"rounds-overshoot"}))
+    assert not any("maxMessages" in v for v in lenient.violations) and sum(lenient.tolerated.values()) >= 1
+
+
+def test_the_modes_a_turn_may_have_read_are_the_current_one_and_those_of_updates_in_flight() -> None:
+    log = SettingsLog()
+    log.row_read(0, 1, conversation_row("manual"))
+    switch = log.update_sent(CONV, 2, {"chatMode": "auto"})
+    assert {s.mode for s in log.possible(CONV, 3, 5) or []} == {"manual", "auto"}  # the switch may not have applied
+    log.update_answered(CONV, switch, 4, conversation_row("auto"))
+    assert {s.mode for s in log.possible(CONV, 3, 5) or []} == {"manual", "auto"}  # still in flight at position 3
+    assert {s.mode for s in log.possible(CONV, 6, 8) or []} == {"auto"}  # answered before the turn was written
+    refused = log.update_sent(CONV, 9, {"chatMode": "round-robin"})
+    log.update_answered(CONV, refused, 10, None)  # an error changes nothing
+    assert {s.mode for s in log.possible(CONV, 11, 12) or []} == {"auto"}
+    assert log.possible("unknown", 0, 1) is None

@@ -224,6 +224,21 @@ def test_rounds_style_runs_every_agent_of_a_round_at_once_on_the_same_history(
     assert rounds == {1, 2}
 
 
+def test_a_rounds_run_never_goes_past_max_messages_its_last_round_is_cut_short(
+    sidecar: Sidecar, fake: FakeProvider
+) -> None:
+    config = fake_config(sidecar, fake, "openai")
+    room = room_with(sidecar, [(name, config, "gpt-words-4") for name in ("Ann", "Ben", "Cy")])
+    _set_mode(sidecar, room, "auto", style="rounds", maxMessages=5)
+    result = ask(sidecar, room, "Go")
+    assert result["auto"]["stopReason"] == "max_messages"
+    assert result["auto"]["replies"] == 5 and result["auto"]["rounds"] == 2
+    # Round 1: all three; round 2: the first two in display order, the only replies left.
+    assert _speakers(result, room) == ["Ann", "Ben", "Cy", "Ann", "Ben"]
+    replies = [r for r in messages(sidecar, room) if r["role"] == "agent"]
+    assert len(replies) == 5 and {r["status"] for r in replies} == {"complete"}
+
+
 def test_chat_start_auto_continues_from_the_history_and_refuses_a_conversation_not_in_auto_mode(
     sidecar: Sidecar, fake: FakeProvider
 ) -> None:
