@@ -167,6 +167,28 @@ def test_chat_cancel_stops_an_auto_run_and_a_new_message_interrupts_it(sidecar: 
     assert reasons == ["cancelled", "user_message", "max_messages"]
 
 
+def test_shutdown_stops_an_auto_run_with_reason_shutdown_and_keeps_its_text(
+    sidecar: Sidecar, fake: FakeProvider
+) -> None:
+    config = fake_config(sidecar, fake, "openai")
+    room = room_with(sidecar, [("Ann", config, "gpt-words-300-pace-20"), ("Ben", config, "gpt-words-4")])
+    _set_mode(sidecar, room, "auto")
+    run = sidecar.request("processUserMessage", {"conversationId": room.conversation_id, "content": "Talk"})
+    streaming = sidecar.wait_notification(
+        lambda n: n["method"] == "agent:update" and n["params"]["status"] == "streaming"
+    )["params"]
+    shutdown = sidecar.request("shutdown")
+    assert sidecar.response(shutdown)["result"] is None
+    answer = sidecar.response(run)
+    stopped = [s for s in _states(sidecar) if s["state"] == "stopped"]
+    assert [s["reason"] for s in stopped] == ["shutdown"]
+    assert answer["result"]["auto"]["stopReason"] == "shutdown"  # a request in flight still answers (§2)
+    ann = [u for u in sidecar.updates(room.ca("Ann")) if u.get("runId") == streaming["runId"]]
+    assert ann[-1]["status"] == "cancelled" and ann[-1]["messageId"] == streaming["messageId"]
+    sidecar.notify("exit")
+    assert sidecar.wait_exit() == 0
+
+
 def test_switching_the_mode_stops_a_running_auto_run(sidecar: Sidecar, fake: FakeProvider) -> None:
     config = fake_config(sidecar, fake, "openai")
     room = room_with(sidecar, [("Ann", config, "gpt-words-200-pace-20")])
