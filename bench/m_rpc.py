@@ -1,4 +1,5 @@
-"""`ping` over stdio: round-trip latency (one at a time) and pipelined throughput, ours against two peers.
+"""`ping` over stdio: round-trip latency (one at a time) and pipelined throughput, ours against two peers
+(pygls, the MCP SDK) and two floors (a stdlib-only loop; bare jsonrpcserver + anyio, see bench/floor_*.py).
 
 The same client measures every server: the round trip is written and read on one thread (no hand-off in the
 figure); the throughput run writes N requests from a writer thread while the main thread reads the N answers.
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.peers import FLOOR_JSONRPCSERVER, FLOOR_STDLIB
 from bench.proc import Proc, encode, sidecar
 from bench.stats import Row, Summary, fmt, percentile, spread_ms
 
@@ -67,6 +69,9 @@ def servers(data_dir: Path) -> dict[str, tuple[Spawn, str]]:
         "chat-sidecar (LSP framing)": (lambda: sidecar(data_dir, reader=False, framing="lsp"), "lsp"),
         "pygls JsonRPCServer (LSP framing)": (lambda: Proc([*peer, "pygls"], framing="lsp", reader=False), "lsp"),
         "MCP python-sdk stdio (NDJSON)": (lambda: Proc([*peer, "mcp"], reader=False), "ndjson"),
+        # The floors (bench/floor_*.py): the standard library alone, and our chosen libraries with nothing of ours.
+        "stdlib-floor stdio loop (NDJSON)": (lambda: Proc(FLOOR_STDLIB, reader=False), "ndjson"),
+        "jsonrpcserver+anyio bare (NDJSON)": (lambda: Proc(FLOOR_JSONRPCSERVER, reader=False), "ndjson"),
     }
 
 

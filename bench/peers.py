@@ -6,6 +6,11 @@
   tool; the benchmark sends MCP's own `ping` request (answered `{}`, allowed before `initialize`).
 
 Both are installed only as the `bench` extra.
+
+The two floors are separate scripts, so that nothing of this module or of pygls/mcp is in their start-up:
+`FLOOR_STDLIB` (bench/floor_stdlib.py, the standard library alone) and `FLOOR_JSONRPCSERVER`
+(bench/floor_jsonrpcserver.py, jsonrpcserver + anyio and nothing of ours). Both answer `initialize` and `ping`
+over NDJSON; the `rpc` and `cold` measures run them next to the sidecar.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from __future__ import annotations
 import logging
 import sys
 from typing import Any
+
+FLOOR_STDLIB = [sys.executable, "-m", "bench.floor_stdlib"]
+FLOOR_JSONRPCSERVER = [sys.executable, "-m", "bench.floor_jsonrpcserver"]
+FLOOR_MODULES = ("bench/floor_stdlib.py", "bench/floor_jsonrpcserver.py")
 
 
 def run_pygls() -> None:

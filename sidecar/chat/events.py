@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from storage.records import ParticipantRecord
+if TYPE_CHECKING:  # start-up imports this module (its event names); the records module is ~7 ms of dataclasses
+    from storage.records import ParticipantRecord
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[bool | None]]
 """Send a notification to the client; returns once it is queued (True), or False when it was dropped (the process

@@ -2,7 +2,9 @@
 
 The chat engine (and the provider SDKs behind it), peewee with the models and repositories, and platformdirs
 cost ~90 ms together at start-up; they are imported on first use, or by the database opener's worker thread
-after the transport is up. Checked in a fresh interpreter, since this test process has imported everything.
+after the transport is up. The modules added for contract v2 (`V2_MODULES`) are held to the same rule, and none
+of them pulls in a provider SDK by being imported. Checked in a fresh interpreter, since this test process has
+imported everything.
 """
 
 from __future__ import annotations
@@ -31,7 +33,41 @@ START_UP_IMPORTS = [
     "sidecar.logs",
     "storage.migrations",
 ]
+# Added for contract v2. The data API's arrive with the data modules (imported by the database opener's thread
+# after `initialize`); the engine's with the chat engine. `storage.errors` (the error table) and
+# `sidecar.providers.names` (the names in `initialize`) are start-up imports on purpose, and stdlib-only.
+V2_DATA_API_MODULES = [
+    "sidecar.catalogue",
+    "sidecar.model_listing",
+    "sidecar.methods.models",
+    "sidecar.methods.conversation_files",
+    "sidecar.conversation_export",
+    "sidecar.conversation_import",
+    "sidecar.chat.cost",
+    "sidecar.chat.tokens",
+    "storage.repositories.usage",
+    "storage.repositories.search",
+    "storage.repositories.transfer",
+    "sidecar.providers.spec",
+]
+V2_ENGINE_MODULES = [
+    "sidecar.chat.agent_call",
+    "sidecar.chat.auto",
+    "sidecar.chat.budget",
+    "sidecar.chat.call_plans",
+    "sidecar.chat.context_usage",
+    "sidecar.chat.history",
+    "sidecar.chat.provider_pool",
+    "sidecar.chat.pump",
+    "sidecar.chat.runs",
+    "sidecar.chat.settle",
+    "sidecar.chat.speakers",
+    "storage.repositories.history_reads",
+]
+V2_MODULES = V2_DATA_API_MODULES + V2_ENGINE_MODULES
+PROVIDER_SDKS = ["openai", "anthropic", "keyring"]
 LOADED_ON_FIRST_USE = [
+    *V2_MODULES,
     "sidecar.chat.orchestrator",
     "sidecar.providers.factory",
     "sidecar.providers.registry",
@@ -63,11 +99,43 @@ def test_the_start_up_path_leaves_the_engine_storage_and_sdks_unloaded() -> None
         ("from sidecar.methods.table import METHODS", []),
         ("from storage.setup import prepare_sqlite", ["peewee", "storage.models", "storage.repositories.turns"]),
         ("from sidecar.settings import default_data_dir; default_data_dir()", ["platformdirs"]),
+        # What the database opener's thread imports once `initialize` is answered: the data API, no engine, no SDK.
+        (
+            "from importlib import import_module\nfrom sidecar.methods.table_data import DATA_MODULES\n"
+            "for module in DATA_MODULES: import_module(module)",
+            [*V2_DATA_API_MODULES, "peewee", "storage.models", "sidecar.methods.llm_configs",
+             "sidecar.providers.factory", "sidecar.providers.registry"],
+        ),
+        # The chat engine (loaded by the first chat call, or the warm-up): the v2 engine modules, still no SDK.
+        (
+            "import sidecar.chat.orchestrator",
+            [*V2_ENGINE_MODULES, "sidecar.catalogue", "sidecar.chat.cost", "sidecar.chat.tokens",
+             "sidecar.providers.spec", "sidecar.chat.orchestrator", "sidecar.providers.factory",
+             "sidecar.providers.registry", "peewee", "storage.models", "storage.repositories.turns"],
+        ),
     ],
 )
 def test_each_deferred_module_arrives_with_its_first_use(first_use: str, now_loaded: list[str]) -> None:
     loaded = _loaded_after("\n".join(f"import {name}" for name in START_UP_IMPORTS) + "\n" + first_use)
     assert sorted(loaded & set(LOADED_ON_FIRST_USE)) == sorted(now_loaded)
+
+
+SDKS_EACH_IMPORT_ADDS = """
+import importlib, json, sys
+report = {}
+for name in MODULES:
+    importlib.import_module(name)
+    report[name] = sorted(sdk for sdk in SDKS if sdk in sys.modules)
+print(json.dumps(report))
+"""
+
+
+def test_no_v2_module_pulls_in_a_provider_sdk_when_imported() -> None:
+    """Each imported in turn in one fresh interpreter: the first that brought an SDK along would be named."""
+    script = f"MODULES = {V2_MODULES!r}\nSDKS = {PROVIDER_SDKS!r}\n{SDKS_EACH_IMPORT_ADDS}"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {name: [] for name in V2_MODULES}
 
 
 ENGINE_ON_FIRST_CHAT_CALL = """
