@@ -163,3 +163,15 @@ def is_whole_json_body(headers: Any) -> bool:
     """
     media_type = str(headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     return media_type == "application/json" or media_type.endswith("+json")
+
+
+async def collect_model_ids(models: AsyncIterator[Any]) -> list[str]:
+    """The ids of an SDK's paged model list, at most `MAX_LISTED_MODELS` (a server that pages forever still ends)."""
+    ids: list[str] = []
+    async for model in models:
+        model_id = getattr(model, "id", None)  # built without validation: a server may leave it out
+        if isinstance(model_id, str) and model_id:
+            ids.append(model_id)
+        if len(ids) >= MAX_LISTED_MODELS:
+            break
+    return ids

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from sidecar.providers.base import (
-    MAX_LISTED_MODELS,
     MODEL_LIST_TIMEOUT_S,
     ProviderError,
     ProviderSettings,
     StopReason,
     StreamEnd,
     Usage,
+    collect_model_ids,
     is_whole_json_body,
     omitted_env_headers,
 )
@@ -122,21 +122,14 @@ class OpenAIProvider:
         """``GET /models`` through the SDK's ``models.list`` (one page, as the API sends it)."""
         try:
             client = await self._get_client()
-            ids: list[str] = []
             models = client.models.list(
                 extra_headers=self._request_options.get("headers"), timeout=MODEL_LIST_TIMEOUT_S
             )
-            async for model in models:
-                model_id = getattr(model, "id", None)  # built without validation: a server may leave it out
-                if isinstance(model_id, str) and model_id:
-                    ids.append(model_id)
-                if len(ids) >= MAX_LISTED_MODELS:
-                    break
+            return await collect_model_ids(models)
         except ProviderError:
             raise
         except Exception as exc:
             raise classify_error(exc) from exc
-        return ids
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

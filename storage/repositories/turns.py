@@ -14,6 +14,7 @@ from storage.models import Agent, ConversationAgent, LlmConfig, Message, Persona
 from storage.records import LlmConfigRecord, MessageRecord, ParticipantRecord, PersonalityRecord, RoleRecord
 from storage.repositories._common import dump_json, load_json
 from storage.repositories.conversations import require_conversation
+from storage.repositories.history_reads import HISTORY_COLUMNS
 from storage.repositories.messages import (
     CONVERSATION_ORDER,
     activate,
@@ -105,22 +106,6 @@ _PARTICIPANT_COLUMNS = (
     LlmConfig.max_concurrency,
     Agent.context_window,
 )
-_HISTORY_COLUMNS = (
-    Message.id,
-    Message.conversation_id,
-    Message.conversation_agent_id,
-    Message.role,
-    Message.content,
-    Message.included,
-    Message.status,
-    Message.reply_to_id,
-    Message.created_at,
-    Message.usage,
-    Message.stop_reason,
-    Message.version,
-    Message.version_of_id,
-    Message.edited_at,
-)
 _PARAM = "conversation id"
 
 
@@ -144,7 +129,7 @@ def _participants_sql() -> str:
 @cache
 def _history_sql() -> str:
     query = (
-        Message.select(*_HISTORY_COLUMNS)
+        Message.select(*HISTORY_COLUMNS)
         .where((Message.conversation_id == _PARAM) & Message.active)  # one version of each reply: the active one
         .order_by(*CONVERSATION_ORDER)
     )

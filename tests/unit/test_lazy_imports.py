@@ -97,7 +97,8 @@ def test_the_start_up_path_leaves_the_engine_storage_and_sdks_unloaded() -> None
     ("first_use", "now_loaded"),
     [
         ("from sidecar.methods.table import METHODS", []),
-        ("from storage.setup import prepare_sqlite", ["peewee", "storage.models", "storage.repositories.turns"]),
+        ("from storage.setup import prepare_sqlite",
+         ["peewee", "storage.models", "storage.repositories.turns", "storage.repositories.history_reads"]),
         ("from sidecar.settings import default_data_dir; default_data_dir()", ["platformdirs"]),
         # What the database opener's thread imports once `initialize` is answered: the data API, no engine, no SDK.
         (
