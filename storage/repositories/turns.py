@@ -250,15 +250,18 @@ def add_system_message(
     reply_to_id: str | None,
     about_conversation_agent_id: str | None,
 ) -> MessageRecord:
-    row = insert_message(
-        ids,
-        conversation_id,
-        "system",
-        content,
-        reply_to_id=reply_to_id,
-        about_conversation_agent_id=about_conversation_agent_id,
-        status="complete",
-    )
+    """A notice. A conversation deleted since the caller's last read is `RowNotFound`, not a foreign-key error."""
+    with Message._meta.database.atomic():
+        require_conversation(conversation_id)
+        row = insert_message(
+            ids,
+            conversation_id,
+            "system",
+            content,
+            reply_to_id=reply_to_id,
+            about_conversation_agent_id=about_conversation_agent_id,
+            status="complete",
+        )
     return to_record(row)
 
 

@@ -110,6 +110,17 @@ def test_a_user_message_follows_the_same_rules_as_messages_create(chat: dict[str
     assert turns.load_history(chat["id"]) == []
 
 
+def test_a_notice_for_a_conversation_deleted_meanwhile_is_not_found_and_saves_nothing(
+    chat: dict[str, Any], ids: IdFactory
+) -> None:
+    # chat:startAuto reads the settings, then a conversations:delete runs, then the "started" notice is saved:
+    # that must be not_found for the client, never a foreign-key error (-32603).
+    conversations.delete_conversation(chat["id"])
+    with pytest.raises(RowNotFound):
+        turns.add_system_message(ids, chat["id"], "Auto mode started", None, None)
+    assert turns.load_history(chat["id"]) == []
+
+
 def test_clearing_a_failed_turn_removes_only_that_agents_unfinished_rows_for_that_trigger(
     chat: dict[str, Any], ids: IdFactory
 ) -> None:
