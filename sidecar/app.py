@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
-from loguru import logger
 
 from sidecar.dispatch import Dispatcher
 from sidecar.lifecycle import CLOSE_SECONDS, Lifecycle
+from sidecar.logs import logger
 from sidecar.methods.table import METHODS
 from sidecar.methods.table_data import DATA_MODULES
 from sidecar.secrets import SecretStore

@@ -51,24 +51,16 @@ def serve_stdio(settings: Settings) -> None:
     # The start-up imports create ~30,000 long-lived objects and no garbage worth a collection: without this
     # the collector runs ~80 times over them (~20 ms, ~7 % of the start). Re-enabled below, before serving.
     gc.disable()
-    # loguru's default stderr sink is replaced by ours at once, and adding a sink costs ~6 ms (it scans the
-    # sysconfig paths): don't let its import add one (documented switch, read only at import).
-    autoinit_was_set = "LOGURU_AUTOINIT" in os.environ
-    os.environ.setdefault("LOGURU_AUTOINIT", "false")
     from sidecar.transport.stdio import protect_stdout
 
     protocol_fd = protect_stdout()  # first: nothing imported after this can write to the wire
     import anyio
-    from loguru import logger
-
-    if not autoinit_was_set:
-        del os.environ["LOGURU_AUTOINIT"]  # not passed on to any child process
 
     from sidecar.app import serve
-    from sidecar.logs import configure_logging
+    from sidecar.logs import configure_logging, load_loguru, logger
     from storage.migrations import SchemaTooNewError
 
-    configure_logging(settings.log_level, settings.log_file)
+    configure_logging(settings.log_level, settings.log_file)  # loguru itself loads after the first answers
     # What start-up built lives as long as the process: park it out of the collector's sight for good (its
     # ~1,700 unreachable import-time objects are kept; a collection to find them would cost ~20 ms).
     gc.freeze()
@@ -84,6 +76,7 @@ def serve_stdio(settings: Settings) -> None:
     except BaseException:
         logger.exception("fatal error")
         code = 1
+    load_loguru()  # a process that ended before its warm-up still writes what it logged
     sys.stderr.flush()
     # Skip interpreter teardown: SDK clients and idle worker threads would only slow the exit.
     os._exit(code)

@@ -17,9 +17,9 @@ from jsonrpcserver.async_dispatcher import dispatch_request
 from jsonrpcserver.dispatcher import create_request, not_notification, to_response
 from jsonrpcserver.exceptions import JsonRpcError
 from jsonrpcserver.response import to_serializable
-from loguru import logger
 
 from sidecar.errors import InvalidParams, RequestCancelled, ShuttingDown, SidecarError, from_storage_error
+from sidecar.logs import logger
 from sidecar.services import Handler, Services
 from sidecar.transport.framing import MAX_JSON_DEPTH, BadFrame, Frame, json_depth_exceeds
 from sidecar.validation import validate_params

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-from loguru import logger
 
 from sidecar import __version__
+from sidecar.logs import logger
 from sidecar.providers.names import PROVIDER_NAMES
 from sidecar.settings import Settings
 

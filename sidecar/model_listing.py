@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from loguru import logger
 
 from sidecar.catalogue import ModelInfo, lookup, models_for
 from sidecar.errors import SecretStorageError
+from sidecar.logs import logger
 from sidecar.providers.base import MODEL_LIST_TIMEOUT_S, ProviderError, ProviderSettings
 from sidecar.providers.factory import import_sdk, open_provider
 from sidecar.providers.registry import spec_for

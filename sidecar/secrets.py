@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
-from loguru import logger
 
 from sidecar.errors import SecretStorageError
+from sidecar.logs import logger
 from sidecar.redaction import register_secret
 from sidecar.settings import SecretStoreKind
 

@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
-from loguru import logger
+
+from sidecar.logs import load_loguru, logger
 
 if TYPE_CHECKING:
     from sidecar.services import Services
@@ -30,6 +31,7 @@ async def warm_up(services: Services) -> None:
     try:
         await services.db.wait_open()
         started = anyio.current_time()
+        await anyio.to_thread.run_sync(load_loguru)  # first: the log lines kept since start-up are written
         with _loop_first():
             sdks = await _warm(services)
     except Exception as exc:  # a database that failed to open is reported by `serve`; here the warm-up just ends

@@ -17,7 +17,6 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-from loguru import logger
 
 from sidecar.chat.budget import shrunk_cap
 from sidecar.chat.provider_pool import ProviderPool
@@ -26,6 +25,7 @@ from sidecar.chat.retries import MAX_ATTEMPTS, retry_delay
 from sidecar.chat.runs import Run
 from sidecar.chat.settle import NOT_SAVED_MESSAGE, Cancelled, Completed, Failed, Outcome, Settler, Skipped
 from sidecar.chat.tokens import Calibration, ModelKey
+from sidecar.logs import logger
 from sidecar.providers.base import ProviderError
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from loguru import logger
 
 from sidecar.chat.context import AutoRunFacts, run_fits
 from sidecar.chat.events import Emit
@@ -21,6 +20,7 @@ from sidecar.chat.history import AutoReads, load_auto_state
 from sidecar.chat.runs import Run, RunRegistry, Turn
 from sidecar.chat.speakers import in_order, mentioned, promote, rotation
 from sidecar.chat.tokens import Calibration
+from sidecar.logs import logger
 from storage.db import Database
 from storage.ids import IdFactory
 from storage.records import ChatSettings, MessageRecord, ParticipantRecord

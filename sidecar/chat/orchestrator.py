@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import anyio
-from loguru import logger
 
 from sidecar.chat import history
 from sidecar.chat.agent_call import AgentCaller
@@ -41,6 +40,7 @@ from sidecar.chat.settle import Settler
 from sidecar.chat.speakers import in_order, rotation
 from sidecar.chat.tokens import Calibration
 from sidecar.errors import Busy, Conflict, NotFound, RuleViolation
+from sidecar.logs import logger
 from sidecar.secrets import SecretStore
 from storage.db import Database
 from storage.ids import IdFactory

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from loguru import logger
 
 from sidecar.errors import SecretStorageError
+from sidecar.logs import logger
 from sidecar.providers.base import Provider, ProviderError, ProviderSettings
 from sidecar.providers.factory import import_sdk, open_provider
 from sidecar.providers.registry import spec_for

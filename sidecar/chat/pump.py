@@ -15,11 +15,11 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from loguru import logger
 
 from sidecar.chat.events import COALESCE_SECONDS
 from sidecar.chat.runs import Run
 from sidecar.chat.speakers import could_become_skip, is_skip
+from sidecar.logs import logger
 from sidecar.providers.base import Provider, ProviderError, StreamEnd
 from storage.db import Database
 from storage.ids import IdFactory

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from loguru import logger
 
 from sidecar.catalogue import lookup
 from sidecar.chat.cost import reply_usage
 from sidecar.chat.pump import ReplyNotSaved, ReplySaves, flush
 from sidecar.chat.runs import Run
+from sidecar.logs import logger
 from sidecar.providers.base import ProviderError
 from storage.db import Database
 from storage.ids import IdFactory

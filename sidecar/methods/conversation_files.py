@@ -12,10 +12,10 @@ from contextlib import suppress
 from typing import Any
 
 import anyio.to_thread
-from loguru import logger
 
 from sidecar.conversation_export import export_file
 from sidecar.conversation_import import plan_import
+from sidecar.logs import logger
 from sidecar.services import Services
 from storage.db import DatabaseUnavailable
 from storage.repositories import transfer

@@ -23,8 +23,8 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from loguru import logger
 
+from sidecar.logs import logger
 from sidecar.transport.framing import Frame, FrameDecoder, encode_frame
 
 READ_CHUNK = 64 * 1024

@@ -79,6 +79,7 @@ LOADED_ON_FIRST_USE = [
     "storage.repositories.turns",
     "sidecar.methods.llm_configs",
     "platformdirs",
+    "loguru",  # loaded by the warm-up (sidecar.logs keeps what is logged before)
 ]
 
 
@@ -200,7 +201,8 @@ async def main():
         database.run_sync(create_llm_config, ids, {"customName": f"c{n}", "provider": provider})
     lifecycle = Lifecycle(settings, "memory", spawn=lambda *args: None)
     await warm_up(Services(settings, database, ids, SecretStore("memory"), emit=None, lifecycle=lifecycle))
-    print(sorted(name for name in ("sidecar.chat.orchestrator", "openai", "anthropic") if name in sys.modules))
+    watched = ("sidecar.chat.orchestrator", "openai", "anthropic", "loguru")
+    print(sorted(name for name in watched if name in sys.modules))
 
 anyio.run(main)
 """
@@ -209,13 +211,13 @@ anyio.run(main)
 @pytest.mark.parametrize(
     ("stored_providers", "loaded"),
     [
-        ([], ["sidecar.chat.orchestrator"]),  # only the seeded demo config: no SDK
-        (["openai"], ["openai", "sidecar.chat.orchestrator"]),
-        (["anthropic", "demo"], ["anthropic", "sidecar.chat.orchestrator"]),
-        (["openai", "anthropic"], ["anthropic", "openai", "sidecar.chat.orchestrator"]),
+        ([], ["loguru", "sidecar.chat.orchestrator"]),  # only the seeded demo config: no SDK
+        (["openai"], ["loguru", "openai", "sidecar.chat.orchestrator"]),
+        (["anthropic", "demo"], ["anthropic", "loguru", "sidecar.chat.orchestrator"]),
+        (["openai", "anthropic"], ["anthropic", "loguru", "openai", "sidecar.chat.orchestrator"]),
     ],
 )
-def test_the_warm_up_loads_the_engine_and_only_the_sdks_stored_configs_use(
+def test_the_warm_up_loads_loguru_the_engine_and_only_the_sdks_stored_configs_use(
     tmp_path: Path, stored_providers: list[str], loaded: list[str]
 ) -> None:
     script = f"from pathlib import Path\nDATA_DIR = Path({str(tmp_path)!r})\nPROVIDERS = {stored_providers!r}\n"
