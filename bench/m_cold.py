@@ -103,7 +103,7 @@ def ratio_row(label: str, ours: list[float], floors: dict[str, list[float]]) -> 
 
 
 def measure(quick: bool) -> list[Row]:
-    repeats = 5 if quick else 15
+    repeats = 5 if quick else 40  # the host's speed swings by ±20 % between rounds: 15 could not resolve 5 %
     rows: list[Row] = []
     variants = [("python -m sidecar", False)] + ([("frozen binary", True)] if FROZEN.exists() else [])
     byte_compile(proc.SIDECAR_ROOT)

@@ -29,6 +29,13 @@ FAIL_KEYRING = "keyring.backends.fail.Keyring"
 SECRET_STORAGE = -32013
 
 
+def _needs_the_file_keyring() -> None:
+    """FileKeyring is test code, loaded by name in the sidecar; a frozen binary (CHAT_SIDECAR_COMMAND) cannot import
+    it. tests/keychain runs the same cases against a real keychain there."""
+    if os.environ.get("CHAT_SIDECAR_COMMAND"):
+        pytest.skip("the file keychain stand-in cannot be imported by a frozen binary (see tests/keychain)")
+
+
 class FileKeyring(keyring.backend.KeyringBackend):
     """A keychain for the sidecar subprocess (loaded through PYTHON_KEYRING_BACKEND): a JSON file outside the data dir.
 
@@ -112,6 +119,8 @@ def _openai_turn(sidecar: Sidecar, config_id: str) -> dict[str, Any]:
 def test_an_api_key_set_every_way_is_used_but_never_written_anywhere(
     spawn_sidecar: Callable[..., Sidecar], tmp_path: Path, store: str, prefix: str
 ) -> None:
+    if store == "keyring":
+        _needs_the_file_keyring()
     canaries = _canaries(prefix)
     created_key, updated_key, persisted_key, session_key = canaries
     log_file = tmp_path / "logs" / "sidecar.log"
@@ -152,6 +161,7 @@ def test_an_api_key_set_every_way_is_used_but_never_written_anywhere(
 def test_a_persisted_key_survives_a_restart_and_a_session_only_key_does_not(
     spawn_sidecar: Callable[..., Sidecar], tmp_path: Path
 ) -> None:
+    _needs_the_file_keyring()
     env = {"PYTHON_KEYRING_BACKEND": FILE_KEYRING, KEYRING_FILE_ENV: str(tmp_path / "keychain.json")}
     args = ("--secret-store", "keyring")
     first = spawn_sidecar(args=args, env=env)
@@ -211,6 +221,8 @@ def test_an_update_with_a_key_and_a_taken_name_is_a_conflict_and_the_old_key_sta
     spawn_sidecar: Callable[..., Sidecar], tmp_path: Path, fake: FakeProvider, store: str, new_key: str | None
 ) -> None:
     """CONTRACT §4 (v2): `llmConfigs:update` is all or nothing, its key included."""
+    if store == "keyring":
+        _needs_the_file_keyring()
     keyring_file = tmp_path / "keychain.json"
     env = {"PYTHON_KEYRING_BACKEND": FILE_KEYRING, KEYRING_FILE_ENV: str(keyring_file)}
     sidecar = spawn_sidecar(args=("--secret-store", store), env=env)
