@@ -36,6 +36,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Byte-compile our packages once, as a user's first run would. With PYTHONDONTWRITEBYTECODE=1 (set on the CI
     machines) every `python -m sidecar` the tests spawn would otherwise compile them again: ~150 ms a spawn, over a
     thousand spawns. An edited module is recompiled by Python itself (the .pyc records its source's mtime)."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller compiled them before the workers started
     root = Path(__file__).resolve().parent.parent
     for package in ("sidecar", "storage"):
         compileall.compile_dir(str(root / package), quiet=1)
