@@ -139,8 +139,8 @@ def load_auto_state(conversation_id: str, run_start_id: str, calibration: Calibr
             participants,
             window,
             history_reads.last_completed_speaker(conversation_id),
-            history_reads.latest_settled(conversation_id),
-            history_reads.rows_since(conversation_id, run_start_id),
+            history_reads.latest_settled(conversation_id, window),  # in the window, as a rule: no query
+            history_reads.rows_since(conversation_id, run_start_id, window),
         )
 
     return turns.in_one_transaction(read)

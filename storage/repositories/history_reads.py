@@ -9,8 +9,9 @@ migration step 7; the queries here repeat those indexes' WHERE terms literally, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 from storage.models import Message
@@ -33,6 +34,31 @@ class HistoryWindow:
     rows: list[MessageRecord]
     older_visible: int = 0
     older_visible_ids: list[str] = field(default_factory=list)  # the newest of them (at most OLDER_IDS), newest first
+    from_newest: bool = False  # read back from the conversation's newest row: every active row after `rows[0]`
+
+
+class _Statement:
+    """A peewee query turned into SQL once: building it costs ~1 ms a call on a slow core, more than running it, and
+    the reads before each auto-mode speaker and each turn run several. Values named with `named()` are put in at
+    each run; the query's own constants stay as they were."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._compiled: tuple[str, list[Any]] | None = None
+
+    def rows(self, **values: Any) -> Sequence[tuple[Any, ...]]:
+        if self._compiled is None:
+            self._compiled = self._build().sql()
+        sql, params = self._compiled
+        bound = [values[p[1:]] if isinstance(p, str) and p[:1] == _NAMED else p for p in params]
+        return Message._meta.database.execute_sql(sql, bound).fetchall()
+
+
+_NAMED = "\x00"  # no text a query of ours compares with starts with NUL
+
+
+def named(name: str) -> str:
+    return _NAMED + name
 
 
 def read_back(
@@ -41,17 +67,17 @@ def read_back(
     """Active rows newest first, from `up_to_id` (included; None: the newest row) back, page by page, until
     `enough(row)` says so (that row is kept) or the conversation's start. An `up_to_id` that is not an active row
     of the conversation reads nothing."""
-    query = Message.select(*HISTORY_COLUMNS).where((Message.conversation_id == conversation_id) & Message.active)
-    if up_to_id is not None:
-        anchor = Message.get_or_none(
-            (Message.id == up_to_id) & (Message.conversation_id == conversation_id) & Message.active
-        )
-        if anchor is None:
+    values: dict[str, Any] = {"conversation": conversation_id, "page": page}
+    anchored = up_to_id is not None
+    if anchored:
+        found = _active_anchor().rows(id=up_to_id, conversation=conversation_id)
+        if not found:
             return HistoryWindow([])
-        query = query.where(~_newer_than(anchor.created_at, group_of(anchor), anchor.version))
+        values["anchor_at"], values["anchor_slot"], values["anchor_version"] = found[0]
     newest_first: list[MessageRecord] = []
+    paged = False  # past the first page: only rows older than the last one read
     while True:
-        batch = [record_from_columns(row) for row in query.order_by(*NEWEST_FIRST).limit(page).tuples()]
+        batch = [record_from_columns(row) for row in _history_page(anchored, paged).rows(**values)]
         for row in batch:
             newest_first.append(row)
             if enough(row):
@@ -59,11 +85,39 @@ def read_back(
                     newest_first,
                     _count_visible_before(conversation_id, row),
                     _visible_ids_before(conversation_id, row, OLDER_IDS),
+                    from_newest=not anchored,
                 )
         if len(batch) < page:
-            return _window(newest_first, 0)
+            return _window(newest_first, 0, from_newest=not anchored)
         oldest = batch[-1]
-        query = query.where(_strictly_older(oldest.created_at, group_of(oldest)))
+        values["older_at"], values["older_slot"] = oldest.created_at, group_of(oldest)
+        paged = True
+
+
+@cache
+def _history_page(anchored: bool, paged: bool) -> _Statement:
+    """One page of `read_back`: up to the anchor (included) or the newest row, older than the last page's end."""
+
+    def build() -> Any:
+        where = (Message.conversation_id == named("conversation")) & Message.active
+        if anchored:
+            where &= ~_newer_than(named("anchor_at"), named("anchor_slot"), named("anchor_version"))
+        if paged:
+            where &= _strictly_older(named("older_at"), named("older_slot"))
+        return Message.select(*HISTORY_COLUMNS).where(where).order_by(*NEWEST_FIRST).limit(named("page")).tuples()
+
+    return _Statement(build)
+
+
+@cache
+def _active_anchor() -> _Statement:
+    return _Statement(
+        lambda: (
+            Message.select(Message.created_at, SLOT, Message.version)
+            .where((Message.id == named("id")) & (Message.conversation_id == named("conversation")) & Message.active)
+            .tuples()
+        )
+    )
 
 
 HISTORY_COLUMNS = (
@@ -94,14 +148,14 @@ def record_from_columns(row: tuple[Any, ...], version_count: int = 1) -> Message
 
 
 def _window(
-    newest_first: list[MessageRecord], older_visible: int, older_ids: list[str] | None = None
+    newest_first: list[MessageRecord], older_visible: int, older_ids: list[str] | None = None, from_newest: bool = False
 ) -> HistoryWindow:
     counts = count_versions(group_of(row) for row in newest_first if row.role == "agent" and row.version_of_id)
     rows = [
         replace(row, version_count=counts.get(group_of(row), 1)) if row.role == "agent" else row
         for row in reversed(newest_first)
     ]
-    return HistoryWindow(rows, older_visible, older_ids or [])
+    return HistoryWindow(rows, older_visible, older_ids or [], from_newest)
 
 
 def _visible_ids_before(conversation_id: str, row: MessageRecord, limit: int) -> list[str]:
@@ -167,22 +221,37 @@ def last_completed_speaker(conversation_id: str) -> str | None:
     return None if row is None else row[0]
 
 
-def latest_settled(conversation_id: str) -> MessageRecord | None:
-    """The newest settled user or agent row (active): the message an auto-mode speaker answers."""
-    row = (
-        Message.select(*HISTORY_COLUMNS)
-        .where(
-            (Message.conversation_id == conversation_id)
-            & Message.active
-            & (Message.status == "complete")
-            & (Message.role != "system")
+def latest_settled(conversation_id: str, window: HistoryWindow | None = None) -> MessageRecord | None:
+    """The newest settled user or agent row (active): the message an auto-mode speaker answers. Found in `window`
+    when it was read from the newest row and holds one (a query otherwise)."""
+    if window is not None and window.from_newest:
+        for row in reversed(window.rows):
+            if _settled(row):
+                return row
+    found = _latest_settled().rows(conversation=conversation_id)
+    return record_from_columns(found[0]) if found else None
+
+
+def _settled(row: MessageRecord) -> bool:
+    return row.status == "complete" and row.role != "system"
+
+
+@cache
+def _latest_settled() -> _Statement:
+    return _Statement(
+        lambda: (
+            Message.select(*HISTORY_COLUMNS)
+            .where(
+                (Message.conversation_id == named("conversation"))
+                & Message.active
+                & (Message.status == "complete")
+                & (Message.role != "system")
+            )
+            .order_by(*NEWEST_FIRST)
+            .limit(1)
+            .tuples()
         )
-        .order_by(*NEWEST_FIRST)
-        .limit(1)
-        .tuples()
-        .first()
     )
-    return None if row is None else record_from_columns(row)
 
 
 def active_replies_to(trigger_id: str) -> dict[str, str]:
@@ -202,20 +271,46 @@ def active_replies_to(trigger_id: str) -> dict[str, str]:
     return {agent: message_id for agent, message_id in query}
 
 
-def rows_since(conversation_id: str, first_id: str) -> list[MessageRecord]:
+def rows_since(conversation_id: str, first_id: str, window: HistoryWindow | None = None) -> list[MessageRecord]:
     """Active rows from `first_id` (included) to the newest, oldest first: an auto run's own messages (bounded
-    by its message limit)."""
-    anchor = Message.get_or_none((Message.id == first_id) & (Message.conversation_id == conversation_id))
-    if anchor is None:
+    by its message limit). Taken from `window` when it was read from the newest row and reaches back to `first_id`
+    (a query otherwise)."""
+    if window is not None and window.from_newest:
+        for index, row in enumerate(window.rows):
+            if row.id == first_id:
+                return window.rows[index:]
+    anchor = _anchor().rows(id=first_id, conversation=conversation_id)
+    if not anchor:
         return []
-    query = (
-        Message.select(*HISTORY_COLUMNS)
-        .where(
-            (Message.conversation_id == conversation_id)
-            & Message.active
-            & ~_strictly_older(anchor.created_at, group_of(anchor))
+    created_at, slot = anchor[0]
+    return [
+        record_from_columns(row)
+        for row in _rows_from().rows(conversation=conversation_id, anchor_at=created_at, anchor_slot=slot)
+    ]
+
+
+@cache
+def _anchor() -> _Statement:
+    return _Statement(
+        lambda: (
+            Message.select(Message.created_at, SLOT)
+            .where((Message.id == named("id")) & (Message.conversation_id == named("conversation")))
+            .tuples()
         )
-        .order_by(*CONVERSATION_ORDER)
-        .tuples()
     )
-    return [record_from_columns(row) for row in query]
+
+
+@cache
+def _rows_from() -> _Statement:
+    return _Statement(
+        lambda: (
+            Message.select(*HISTORY_COLUMNS)
+            .where(
+                (Message.conversation_id == named("conversation"))
+                & Message.active
+                & ~_strictly_older(named("anchor_at"), named("anchor_slot"))
+            )
+            .order_by(*CONVERSATION_ORDER)
+            .tuples()
+        )
+    )

@@ -130,3 +130,31 @@ def test_who_spoke_last_and_a_triggers_replies_come_from_their_own_queries(
     assert history_reads.active_replies_to(rows[4].id) == {chat["ada"]: rows[5].id}
     since = history_reads.rows_since(chat["id"], rows[2].id)
     assert [row.id for row in since] == [r.id for r in rows[2:]] + [failed.id]
+
+
+def test_an_auto_runs_reads_taken_from_a_window_equal_their_own_queries(chat: dict[str, Any], ids: IdFactory) -> None:
+    """`latest_settled` and `rows_since` search a window read from the newest row first: whatever it holds or
+    misses, the answer is the one their own queries give."""
+    rows = _fill(ids, chat, 6)
+    turns.add_system_message(ids, chat["id"], "Agent Bob: failed", rows[-2].id, chat["bob"])  # newest: not settled
+    failed = turns.create_reply(ids, chat["id"], chat["bob"], rows[-2].id, "half")
+    turns.finish_reply(failed.id, "error", "half", None)
+    messages.update_inclusion(rows[-1].id, False)  # settled though left out of the models' view
+    expected_latest = history_reads.latest_settled(chat["id"])
+    assert expected_latest is not None and expected_latest.id == rows[-1].id
+    for wanted in (0, 1, 3, 100):  # windows that end before, at, and far beyond the rows asked for
+        window = history_reads.read_back(chat["id"], None, _after(wanted), page=2)
+        assert window.from_newest
+        latest = history_reads.latest_settled(chat["id"], window)
+        assert latest is not None and latest.id == expected_latest.id
+        for first in (rows[0], rows[5], rows[-1], failed):
+            since = history_reads.rows_since(chat["id"], first.id, window)
+            assert [r.id for r in since] == [r.id for r in history_reads.rows_since(chat["id"], first.id)]
+        assert history_reads.rows_since(chat["id"], "no-such-message", window) == []
+    anchored = history_reads.read_back(chat["id"], rows[3].id, _after(100))  # not from the newest row: not used
+    assert not anchored.from_newest
+    latest = history_reads.latest_settled(chat["id"], anchored)
+    assert latest is not None and latest.id == expected_latest.id
+    assert [r.id for r in history_reads.rows_since(chat["id"], rows[2].id, anchored)] == [
+        r.id for r in history_reads.rows_since(chat["id"], rows[2].id)
+    ]
