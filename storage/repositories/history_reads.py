@@ -99,14 +99,22 @@ def _history_page(anchored: bool, paged: bool) -> _Statement:
     """One page of `read_back`: up to the anchor (included) or the newest row, older than the last page's end."""
 
     def build() -> Any:
-        where = (Message.conversation_id == named("conversation")) & Message.active
+        terms = []
         if anchored:
-            where &= ~_newer_than(named("anchor_at"), named("anchor_slot"), named("anchor_version"))
+            terms.append(~_newer_than(named("anchor_at"), named("anchor_slot"), named("anchor_version")))
         if paged:
-            where &= _strictly_older(named("older_at"), named("older_slot"))
-        return Message.select(*HISTORY_COLUMNS).where(where).order_by(*NEWEST_FIRST).limit(named("page")).tuples()
+            terms.append(_strictly_older(named("older_at"), named("older_slot")))
+        return _active_rows(*terms).order_by(*NEWEST_FIRST).limit(named("page")).tuples()
 
     return _Statement(build)
+
+
+def _active_rows(*terms: Any) -> Any:
+    """The history columns of the named conversation's active rows that meet every term."""
+    where = (Message.conversation_id == named("conversation")) & Message.active
+    for term in terms:
+        where &= term
+    return Message.select(*HISTORY_COLUMNS).where(where)
 
 
 @cache
@@ -240,13 +248,7 @@ def _settled(row: MessageRecord) -> bool:
 def _latest_settled() -> _Statement:
     return _Statement(
         lambda: (
-            Message.select(*HISTORY_COLUMNS)
-            .where(
-                (Message.conversation_id == named("conversation"))
-                & Message.active
-                & (Message.status == "complete")
-                & (Message.role != "system")
-            )
+            _active_rows(Message.status == "complete", Message.role != "system")
             .order_by(*NEWEST_FIRST)
             .limit(1)
             .tuples()
@@ -304,12 +306,7 @@ def _anchor() -> _Statement:
 def _rows_from() -> _Statement:
     return _Statement(
         lambda: (
-            Message.select(*HISTORY_COLUMNS)
-            .where(
-                (Message.conversation_id == named("conversation"))
-                & Message.active
-                & ~_strictly_older(named("anchor_at"), named("anchor_slot"))
-            )
+            _active_rows(~_strictly_older(named("anchor_at"), named("anchor_slot")))
             .order_by(*CONVERSATION_ORDER)
             .tuples()
         )
