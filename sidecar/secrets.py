@@ -6,9 +6,10 @@ the keychain holds a key, so `hasApiKey` is answered without asking the keychain
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import anyio
 import anyio.to_thread
 
 from sidecar.errors import SecretStorageError
@@ -39,6 +40,7 @@ class SecretStore:
         self._keychain_read: dict[str, str] = {}
         # Bumped before and after each keychain write: a read that overlapped one may be stale, so it is not kept.
         self._generation: dict[str, int] = {}
+        self._reading: dict[str, _KeychainRead] = {}  # config id → the keychain call under way for it
 
     async def set(self, config_id: str, api_key: str, persist: bool = True) -> bool:
         """Store a key; return True when it went to the keychain, False when it is kept for this session only."""
@@ -136,13 +138,38 @@ class SecretStore:
     async def _read_keychain(self, config_id: str) -> str | None:
         key = self._keychain_read.get(config_id)
         if key is None:
-            generation = self._generation.get(config_id, 0)
-            key = await _call_keyring("get_password", SERVICE_NAME, config_id)
-            if key and self._generation.get(config_id, 0) == generation:
-                self._keychain_read[config_id] = key
+            key = await self._shared_read(config_id)
         if key:
             register_secret(key)
         return key or None
+
+    async def _shared_read(self, config_id: str) -> str | None:
+        """One keychain call per config at a time: the agents of one config that start together wait for the same
+        call (one OS prompt, not one per agent). A call cut short by its caller's cancellation is made again."""
+        while True:
+            generation = self._generation.get(config_id, 0)
+            under_way = self._reading.get(config_id)
+            if under_way is None or under_way.generation != generation:
+                break
+            await under_way.done.wait()
+            if under_way.outcome == "read":
+                return under_way.key
+            if under_way.outcome == "failed":
+                raise SecretStorageError(_NO_KEYCHAIN)
+        read = self._reading[config_id] = _KeychainRead(generation)
+        try:
+            read.key = await _call_keyring("get_password", SERVICE_NAME, config_id)
+            read.outcome = "read"
+        except SecretStorageError:
+            read.outcome = "failed"
+            raise
+        finally:
+            if self._reading.get(config_id) is read:
+                del self._reading[config_id]
+            read.done.set()
+        if read.key and self._generation.get(config_id, 0) == generation:
+            self._keychain_read[config_id] = read.key
+        return read.key
 
     async def _write_keychain(self, config_id: str, api_key: str) -> None:
         self._forget_read(config_id)
@@ -155,6 +182,14 @@ class SecretStore:
     def _forget_read(self, config_id: str) -> None:
         self._generation[config_id] = self._generation.get(config_id, 0) + 1
         self._keychain_read.pop(config_id, None)
+
+
+@dataclass
+class _KeychainRead:
+    generation: int  # the config's write generation when the call started
+    done: anyio.Event = field(default_factory=anyio.Event)
+    outcome: Literal["read", "failed", "cut"] = "cut"  # "cut": its caller was cancelled before it returned
+    key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,127 @@ async def test_a_keychain_read_that_overlaps_a_new_key_is_not_remembered() -> No
         assert await store.get("cfg-1") == "sk-new-key"  # but the old key is not kept for later turns
 
 
+class HeldCountingKeyring(HeldKeyring):
+    def __init__(self, fails: bool = False) -> None:
+        super().__init__()
+        self.reads = 0
+        self.fails = fails
+
+    def get_password(self, service: str, username: str) -> str | None:
+        self.reads += 1
+        value = super().get_password(service, username)
+        if self.fails:
+            raise keyring.errors.KeyringLocked("locked")
+        return value
+
+
+async def test_agents_of_one_config_starting_together_share_one_keychain_call() -> None:
+    with installed(HeldCountingKeyring()) as backend:
+        backend.entries[(SERVICE_NAME, "cfg-1")] = "sk-shared-read-123456"
+        store = SecretStore("keyring")
+        seen: list[str | None] = []
+
+        async def read() -> None:
+            seen.append(await store.get("cfg-1"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(read)
+            await anyio.to_thread.run_sync(backend.reading.wait)  # the first call is under way, the others wait
+            await anyio.wait_all_tasks_blocked()
+            backend.release_read.set()
+        assert seen == ["sk-shared-read-123456"] * 5
+        assert backend.reads == 1  # one OS keychain call (one prompt, where the OS asks), not five
+
+
+async def test_a_shared_keychain_failure_fails_every_waiter_and_is_not_remembered() -> None:
+    with installed(HeldCountingKeyring(fails=True)) as backend:
+        store = SecretStore("keyring")
+        failures: list[str] = []
+
+        async def read() -> None:
+            try:
+                await store.get("cfg-1")
+            except SecretStorageError as error:
+                failures.append(str(error))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(read)
+            await anyio.to_thread.run_sync(backend.reading.wait)
+            await anyio.wait_all_tasks_blocked()
+            backend.release_read.set()
+        assert len(failures) == 3 and all("keychain" in text for text in failures)
+        assert backend.reads == 1
+        backend.fails = False  # unlocked: the next turn asks again
+        backend.entries[(SERVICE_NAME, "cfg-1")] = "sk-after-unlock-123456"
+        assert await store.get("cfg-1") == "sk-after-unlock-123456" and backend.reads == 2
+
+
+async def test_a_keychain_call_whose_caller_is_cancelled_while_it_runs_still_answers_its_waiters() -> None:
+    with installed(HeldCountingKeyring()) as backend:
+        backend.entries[(SERVICE_NAME, "cfg-1")] = "sk-after-a-cancel-123456"
+        store = SecretStore("keyring")
+        seen: list[str | None] = []
+
+        async def waiter() -> None:
+            seen.append(await store.get("cfg-1"))
+
+        first = anyio.CancelScope()
+
+        async def first_caller() -> None:
+            with first:
+                await store.get("cfg-1")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first_caller)
+            await anyio.to_thread.run_sync(backend.reading.wait)  # its call is under way...
+            tg.start_soon(waiter)  # ...and a sibling of the same config joins it
+            await anyio.wait_all_tasks_blocked()
+            first.cancel()  # the call's own caller goes away while the OS call runs
+            backend.release_read.set()
+        assert seen == ["sk-after-a-cancel-123456"]
+        assert backend.reads == 1  # an OS call under way is finished (anyio shields it), and its answer shared
+
+
+async def test_a_keychain_call_cut_before_it_started_is_made_again_by_its_waiters() -> None:
+    """The caller is cancelled while its call still waits for a worker thread: its waiters must not take that as
+    "no key"; one of them asks the keychain itself."""
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    busy, total = threading.Event(), limiter.total_tokens
+    with installed(HeldCountingKeyring()) as backend:
+        backend.entries[(SERVICE_NAME, "cfg-1")] = "sk-after-a-cut-123456"
+        backend.release_read.set()
+        store = SecretStore("keyring")
+        seen: list[str | None] = []
+        first = anyio.CancelScope()
+
+        async def first_caller() -> None:
+            with first:
+                await store.get("cfg-1")
+
+        async def waiter() -> None:
+            seen.append(await store.get("cfg-1"))
+
+        limiter.total_tokens = 1
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(anyio.to_thread.run_sync, busy.wait)  # the only worker thread is taken
+                await anyio.wait_all_tasks_blocked()
+                tg.start_soon(first_caller)  # its keychain call waits for a worker
+                await anyio.wait_all_tasks_blocked()
+                tg.start_soon(waiter)  # and a sibling of the same config waits for that call
+                await anyio.wait_all_tasks_blocked()
+                first.cancel()
+                await anyio.wait_all_tasks_blocked()
+                busy.set()
+        finally:
+            busy.set()
+            limiter.total_tokens = total
+        assert first.cancelled_caught
+        assert seen == ["sk-after-a-cut-123456"] and backend.reads == 1  # the waiter's own call
+
+
 # --- all or nothing: a key change that the rest of its request cannot follow is put back (CONTRACT §4 v2) ---
 
 OLD_KEYCHAIN, OLD_SESSION = "sk-old-keychain-123456", "sk-old-session-123456"
