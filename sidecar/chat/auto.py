@@ -55,6 +55,7 @@ class _Progress:
     results: list[dict[str, Any]] = field(default_factory=list)
     spoken: dict[str, int] = field(default_factory=dict)  # conversation agent id → speaker turns taken
     stop_reason: str | None = None
+    announced: bool = False  # `auto:state running` was sent
 
 
 class AutoRunner:
@@ -81,18 +82,23 @@ class AutoRunner:
         """
         progress = _Progress(run_id=self._ids.next()[0])
         try:
-            if not notice_saved:
-                await self._db.run(
-                    turns.add_system_message, self._ids, turn.conversation_id, STARTED_NOTICE, turn.trigger_id, None
-                )
-            await self._state(turn, progress, "running")
+            # Starting is one step a cancel cannot split (a `$/cancelRequest` right behind the turn once sent `stopped`
+            # for a run never announced): it lands before the notice is saved, or after `running` is sent.
+            with anyio.CancelScope(shield=True):
+                if not notice_saved:
+                    await self._db.run(
+                        turns.add_system_message, self._ids, turn.conversation_id, STARTED_NOTICE, turn.trigger_id, None
+                    )
+                await self._state(turn, progress, "running")
+                progress.announced = True
             if settings.style == "rounds":
                 await self._rounds(turn, settings, progress)
             else:
                 await self._sequential(turn, settings, progress)
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._stop(turn, progress)
+            if progress.announced:  # a run whose notice could not be saved never started: nothing to stop
+                with anyio.CancelScope(shield=True):
+                    await self._stop(turn, progress)
         return {
             "results": progress.results,
             "auto": {

@@ -402,6 +402,35 @@ def test_cancel_request_in_the_same_write_as_a_turn_answers_minus_32800_and_leav
     _no_internal_error_anywhere(driver)
 
 
+def test_cancel_request_right_behind_an_auto_run_never_stops_a_run_it_did_not_announce(
+    driver: Driver, fake: FakeProvider
+) -> None:
+    """Found by the release interleaving run (seed 230547515): a cancel that landed while the run saved its
+    "Auto mode started" notice sent `auto:state stopped` for a run that was never `running`."""
+    config = fake_config(driver, fake, "openai")
+    room = room_with(driver, [("Hang", config, "gpt-hang"), ("Talk", config, ENDLESS)])
+    driver.call("conversations:update", {"id": room.conversation_id, "chatMode": "auto"})
+    for n, fillers in enumerate(FILLERS * 2):
+        request_id, frame = _request_frame(driver, "processUserMessage", {"conversationId": room.conversation_id,
+                                                                           "content": f"Sent {n}"})
+        pings = [_request_frame(driver, "ping", {})[1] for _ in range(fillers)]
+        cancel = {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": request_id}}
+        driver.write_together([frame, *pings, cancel])
+        assert _answer(driver, request_id)["error"]["code"] == -32800, fillers
+    notices = [m["content"] for m in messages(driver, room) if m["role"] == "system"]  # each run's end is saved
+    _shutdown_and_exit(driver)  # every frame the process had to write is now read
+
+    states: dict[str, list[str]] = {}
+    for f in driver.trace:
+        if isinstance(f, dict) and f.get("method") == "auto:state":
+            states.setdefault(f["params"]["runId"], []).append(f["params"]["state"])
+    assert states, "no auto run started: the cancels all landed first, the test proved nothing"
+    assert all(sequence == ["running", "stopped"] for sequence in states.values()), states
+    started = sum(text == "Auto mode started" for text in notices)
+    assert started == sum(text.startswith("Auto mode stopped") for text in notices) == len(states), notices
+    _no_internal_error_anywhere(driver)
+
+
 def _group_updates(d: Driver) -> dict[tuple[str, str], list[dict[str, Any]]]:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for update in d.updates():
