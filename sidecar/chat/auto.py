@@ -145,8 +145,14 @@ class AutoRunner:
                 spoke, skipped = set(), set()
 
     async def _rounds(self, turn: Turn, settings: ChatSettings, progress: _Progress) -> None:
-        """Each round every enabled agent at once, on what was said before the round."""
+        """Each round every enabled agent at once, on what was said before the round.
+
+        A round never runs past `maxMessages`: the last ones have only as many speakers as replies are left, taken
+        from the agents that have not skipped since the run's last reply first. So rounds cut short still hear every
+        agent, and end as `all_skipped` once all of them have skipped since that reply (not one agent for ever).
+        """
         first = True
+        quiet: set[str] = set()  # agents that skipped since the last reply of this run
         while progress.stop_reason is None:
             if not first and not await self._pause(turn, settings, progress):
                 return
@@ -157,17 +163,17 @@ class AutoRunner:
             if not enabled:
                 progress.stop_reason = turn.cancel_reason if turn.cancelled else "cancelled"
                 return
-            # A round never runs past `maxMessages`: the last one has only as many speakers as replies are left.
-            speakers = enabled[: settings.max_messages - progress.replies]
+            speakers = _round_speakers(enabled, settings.max_messages - progress.replies, quiet)
             if not self._fits(reads, speakers, progress):
                 return
             results = await self._speak(turn, speakers, participants, reads.window, reads.latest, progress)
             for result in results:
                 self._take(result, turn, settings, progress)
             if progress.stop_reason is None:
-                skipped = {r["conversationAgentId"] for r in results if r["status"] == "skipped"}
-                # A cut-short round is not a full round: it cannot end the run as all_skipped.
-                self._end_round({p.conversation_agent_id for p in enabled}, skipped, progress)
+                if any(r["status"] == "complete" for r in results):
+                    quiet = set()
+                quiet |= {r["conversationAgentId"] for r in results if r["status"] == "skipped"}
+                self._end_round({p.conversation_agent_id for p in enabled}, quiet, progress)
 
     async def _speak(
         self,
@@ -256,3 +262,11 @@ class AutoRunner:
                 logger.bind(exc_type=type(exc).__name__).warning("the auto-mode stop notice could not be saved")
         await self._state(turn, progress, "stopped")
 
+
+def _round_speakers(enabled: list[ParticipantRecord], room: int, quiet: set[str]) -> list[ParticipantRecord]:
+    """Every enabled agent, or, when fewer replies than agents are left, that many: the ones that have not skipped
+    since the run's last reply first, in display order."""
+    if room >= len(enabled):
+        return enabled
+    chosen = sorted(enabled, key=lambda p: p.conversation_agent_id in quiet)[:room]  # stable: display order kept
+    return [p for p in enabled if p in chosen]

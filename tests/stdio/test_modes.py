@@ -261,6 +261,25 @@ def test_a_rounds_run_never_goes_past_max_messages_its_last_round_is_cut_short(
     assert len(replies) == 5 and {r["status"] for r in replies} == {"complete"}
 
 
+def test_rounds_cut_short_by_max_messages_hear_the_agents_that_have_not_skipped_and_end_when_all_have(
+    sidecar: Sidecar, fake: FakeProvider
+) -> None:
+    """Found by the release interleaving run (seed 3030189446): with one reply left, a round of one was always the
+    first agent in display order; when it skipped, no reply was saved and the run asked it again, for ever."""
+    config = fake_config(sidecar, fake, "openai")
+    room = room_with(sidecar, [("Shy", config, "gpt-skip"), ("Ann", config, "gpt-words-4")])
+    _set_mode(sidecar, room, "auto", style="rounds", maxMessages=1)
+    result = ask(sidecar, room, "Go")
+    assert (result["auto"]["stopReason"], result["auto"]["replies"]) == ("max_messages", 1), result["auto"]
+    assert _speakers(result, room) == ["Shy", "Ann"]  # Shy skipped its round of one; Ann was heard next
+
+    quiet = room_with(sidecar, [(name, config, "gpt-skip") for name in ("Shy", "Mum")])
+    _set_mode(sidecar, quiet, "auto", style="rounds", maxMessages=1)
+    result = ask(sidecar, quiet, "Anyone?")
+    assert (result["auto"]["stopReason"], result["auto"]["replies"]) == ("all_skipped", 0), result["auto"]
+    assert _speakers(result, quiet) == ["Shy", "Mum"]
+
+
 def test_chat_start_auto_continues_from_the_history_and_refuses_a_conversation_not_in_auto_mode(
     sidecar: Sidecar, fake: FakeProvider
 ) -> None:
