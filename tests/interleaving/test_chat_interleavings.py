@@ -400,6 +400,11 @@ class ChatMachine(RuleBasedStateMachine):
             self._sync()
             if any(run.agent_name in cast.LONG for run in self.checker.running()):
                 return False
+            # An agent added just before may be a long one that this turn's read already includes (release run,
+            # seed 146881739: the machine waited on a turn whose Endless had joined it).
+            self._take_adds()
+            if self.adds:  # still unanswered: who joined is not known yet
+                return False
             return not set(conversation.members.values()) & cast.LONG
         able = {"thinking": set(cast.NAMES), "streaming": cast.STREAMERS, "retrying": cast.RETRIERS,
                 "error": cast.FAILERS}[stage]
