@@ -250,9 +250,12 @@ def add_system_message(
     reply_to_id: str | None,
     about_conversation_agent_id: str | None,
 ) -> MessageRecord:
-    """A notice. A conversation deleted since the caller's last read is `RowNotFound`, not a foreign-key error."""
+    """A notice. A conversation deleted since the caller's last read is `RowNotFound`, not a foreign-key error; a
+    `reply_to_id` deleted since then is left out, as deleting it afterwards would have (FK SET NULL)."""
     with Message._meta.database.atomic():
         require_conversation(conversation_id)
+        if reply_to_id is not None and not Message.select().where(Message.id == reply_to_id).exists():
+            reply_to_id = None
         row = insert_message(
             ids,
             conversation_id,

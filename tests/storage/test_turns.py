@@ -121,6 +121,18 @@ def test_a_notice_for_a_conversation_deleted_meanwhile_is_not_found_and_saves_no
     assert turns.load_history(chat["id"]) == []
 
 
+def test_a_notice_answering_a_message_deleted_meanwhile_is_saved_without_the_dangling_reference(
+    chat: dict[str, Any], ids: IdFactory
+) -> None:
+    # An auto turn re-run on a saved message reads it, a messages:delete of it runs, then "Auto mode started" is
+    # saved in reply to it: found by the release interleaving run (seed 569999974) as a foreign-key error (-32603).
+    trigger = turns.add_user_message(ids, chat["id"], "Go on")
+    messages.delete_message(trigger.id)
+    notice = turns.add_system_message(ids, chat["id"], "Auto mode started", trigger.id, None)
+    assert notice.reply_to_id is None  # as the FK's SET NULL leaves a notice saved just before the delete
+    assert [row.content for row in turns.load_history(chat["id"])] == ["Auto mode started"]
+
+
 def test_clearing_a_failed_turn_removes_only_that_agents_unfinished_rows_for_that_trigger(
     chat: dict[str, Any], ids: IdFactory
 ) -> None:
